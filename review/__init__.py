@@ -1,0 +1,1 @@
+"""docsort review: the operator web page and the jobs API."""

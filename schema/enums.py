@@ -1,0 +1,42 @@
+"""State names stored in the database. Stored as strings so SQLite and PostgreSQL agree."""
+
+from enum import StrEnum
+
+
+class DocumentState(StrEnum):
+    received = "received"
+    processing = "processing"
+    done = "done"
+    failed = "failed"
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+class DecisionKind(StrEnum):
+    auto = "auto"
+    review = "review"
+    failed = "failed"
+
+
+class DecisionOrigin(StrEnum):
+    model = "model"
+    operator = "operator"
+
+
+class ReviewAction(StrEnum):
+    confirm = "confirm"
+    relabel = "relabel"
+    reject = "reject"
+
+
+class Source(StrEnum):
+    watch = "watch"
+    api = "api"
+    submit = "submit"
+    celery = "celery"
+    classify = "classify"

@@ -1,0 +1,1 @@
+"""docsort trainer: data, backbones, training, evaluation, calibration, ONNX export. Needs TensorFlow."""
