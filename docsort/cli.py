@@ -18,7 +18,14 @@ app = typer.Typer(
 )
 
 # Modules that add commands. Their top level must stay light: TensorFlow is imported inside commands.
-COMMAND_MODULES = ("docsort.db_cli", "trainer.cli", "worker.cli", "review.cli")
+COMMAND_MODULES = (
+    "docsort.db_cli",
+    "trainer.cli",
+    "worker.cli",
+    "worker.ingest.cli",
+    "review.cli",
+    "review.api_cli",
+)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Doors into docsort: watch folders and submission. All end in the same Celery job message."""
