@@ -1,0 +1,279 @@
+"""Temperature scaling fitted on validation scores, expected calibration error, reliability diagrams.
+
+TensorFlow-free (numpy and matplotlib), so it runs on a worker host as well as after training.
+
+Temperature scaling divides the logits by one number ``T`` fitted by minimising the negative
+log-likelihood of the validation labels; it changes confidence, never the predicted class. When only
+softmax probabilities are at hand (the exported graph's ``probs``), ``log(probs)`` serves as logits:
+``log softmax(z) = z - logsumexp(z)`` differs from ``z`` by one constant per row, and softmax ignores
+such a constant, so ``softmax(log(p) / T) == softmax(z / T)`` exactly. This is also how the worker
+applies the manifest's ``temperature`` to the ``probs`` output (``worker.inference.apply_temperature``),
+with probabilities floored at 1e-12. Every score here is first put in that same worker view (logits
+through a float32 softmax, floor 1e-12, log), so the temperature and the thresholds are fitted on the
+numbers the worker will compute, also for pages so confident that the floor matters.
+
+:func:`finalize_confidence` is the one call the trainer makes after training: it fits ``T``, chooses
+the review thresholds for a target accuracy (see :mod:`trainer.thresholds`) and writes the report
+files (``calibration.json``, ``reliability.png``, ``risk_coverage.{json,png}``, ``confidence_scores.npz``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from schema.errors import DocsortError
+from schema.logs import get_logger
+from schema.manifest import Thresholds
+
+log = get_logger(__name__)
+
+T_MIN, T_MAX = 0.05, 20.0
+PROB_FLOOR = 1e-12  # the worker's floor on probabilities before log (worker.inference.apply_temperature)
+SCORES_FILE = "confidence_scores.npz"
+INT8_SCORES_FILE = "confidence_scores.int8.npz"
+CALIBRATION_FILE = "calibration.json"
+RELIABILITY_PNG = "reliability.png"
+ScoreKind = Literal["logits", "probs"]
+
+
+class CalibrationError(DocsortError):
+    """Validation scores that cannot be calibrated (wrong shape, no rows, labels out of range)."""
+
+
+def as_logits(scores: np.ndarray, kind: ScoreKind) -> np.ndarray:
+    """Scores in the worker's view: ``log(max(p, 1e-12))`` of the float32 softmax probabilities.
+
+    For probabilities this is ``log(p)`` (exact logits up to a per-row constant); raw logits go
+    through the float32 softmax the exported graph computes first.
+    """
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] < 2 or arr.shape[0] == 0:
+        raise CalibrationError(f"scores must be a non-empty N×K array with K ≥ 2, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise CalibrationError("scores hold NaN or infinite values")
+    if kind == "probs":
+        if arr.min() < 0 or arr.max() > 1 + 1e-4:
+            raise CalibrationError("probabilities must lie in [0, 1]; pass kind='logits' for raw scores")
+        return np.log(np.clip(arr, PROB_FLOOR, None))
+    probs32 = softmax(arr).astype(np.float32)
+    return np.log(np.clip(probs32.astype(np.float64), PROB_FLOOR, None))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Calibrated probabilities from the model's softmax output, as the worker computes them."""
+    return softmax(np.log(np.clip(np.asarray(probs, dtype=np.float64), PROB_FLOOR, 1.0)), temperature)
+
+
+def check_labels(labels: np.ndarray, n_rows: int, n_classes: int) -> np.ndarray:
+    lab = np.asarray(labels)
+    if lab.shape != (n_rows,):
+        raise CalibrationError(f"labels must be a vector of {n_rows} class indices, got shape {lab.shape}")
+    if lab.size and (lab.min() < 0 or lab.max() >= n_classes):
+        raise CalibrationError(f"labels must lie in 0..{n_classes - 1}")
+    return lab.astype(np.int64)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    """Mean negative log-likelihood of ``labels`` under ``softmax(logits / T)``."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    zmax = z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z - zmax).sum(axis=1)) + zmax[:, 0]
+    return float(np.mean(lse - z[np.arange(len(labels)), labels]))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, tol: float = 1e-5) -> float:
+    """The ``T`` in [0.05, 20] minimising validation NLL (golden-section search on log T).
+
+    NLL is convex in ``1/T``, hence unimodal in ``log T``, so the search finds the global minimum.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    lab = check_labels(labels, z.shape[0], z.shape[1])
+    lo, hi = math.log(T_MIN), math.log(T_MAX)
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    fa, fb = nll(z, lab, math.exp(a)), nll(z, lab, math.exp(b))
+    while hi - lo > tol:
+        if fa <= fb:
+            hi, b, fb = b, a, fa
+            a = hi - ratio * (hi - lo)
+            fa = nll(z, lab, math.exp(a))
+        else:
+            lo, a, fa = a, b, fb
+            b = lo + ratio * (hi - lo)
+            fb = nll(z, lab, math.exp(b))
+    return float(math.exp((lo + hi) / 2))
+
+
+def reliability_bins(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> list[dict[str, float]]:
+    """Equal-width confidence bins: count, mean confidence and accuracy of the top-1 prediction."""
+    p = np.asarray(probs, dtype=np.float64)
+    lab = check_labels(labels, p.shape[0], p.shape[1])
+    conf = p.max(axis=1)
+    correct = p.argmax(axis=1) == lab
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    index = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        mask = index == b
+        count = int(mask.sum())
+        bins.append(
+            {
+                "lower": float(edges[b]),
+                "upper": float(edges[b + 1]),
+                "count": count,
+                "confidence": float(conf[mask].mean()) if count else 0.0,
+                "accuracy": float(correct[mask].mean()) if count else 0.0,
+            }
+        )
+    return bins
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: int = 15) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over equal-width bins."""
+    bins = reliability_bins(probs, labels, n_bins)
+    total = sum(b["count"] for b in bins)
+    return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in bins) / max(total, 1))
+
+
+def plot_reliability(
+    before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path, n_bins: int = 15
+) -> Path:
+    """Reliability diagram PNG, before and after temperature scaling side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.2), sharey=True)
+    for ax, probs, title in ((axes[0], before, "before"), (axes[1], after, "after temperature")):
+        bins = reliability_bins(probs, labels, n_bins)
+        centers = [(b["lower"] + b["upper"]) / 2 for b in bins if b["count"]]
+        accs = [b["accuracy"] for b in bins if b["count"]]
+        confs = [b["confidence"] for b in bins if b["count"]]
+        ax.bar(centers, accs, width=1.0 / n_bins, edgecolor="black", alpha=0.7, label="accuracy")
+        ax.plot(confs, accs, "o", color="tab:red", markersize=3, label="mean confidence")
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+        ece = expected_calibration_error(probs, labels, n_bins)
+        ax.set_title(f"{title}: ECE {ece:.4f}")
+        ax.set_xlabel("confidence (top class)")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+    axes[0].set_ylabel("accuracy")
+    axes[0].legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def calibration_summary(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[str, float]:
+    before, after = softmax(logits), softmax(logits, temperature)
+    return {
+        "temperature": temperature,
+        "ece_before": expected_calibration_error(before, labels),
+        "ece_after": expected_calibration_error(after, labels),
+        "nll_before": nll(logits, labels, 1.0),
+        "nll_after": nll(logits, labels, temperature),
+        "accuracy": float(np.mean(after.argmax(axis=1) == labels)),
+        "n": len(labels),
+    }
+
+
+def save_scores(
+    report_dir: Path,
+    logits: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    variant: Literal["fp32", "int8"] = "fp32",
+) -> Path:
+    """Store validation scores (worker-view logits, see :func:`as_logits`) and labels for ``retarget``."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    name = SCORES_FILE if variant == "fp32" else INT8_SCORES_FILE
+    path = report_dir / name
+    tmp = report_dir / f".{name}.tmp.npz"
+    np.savez(tmp, logits=logits.astype(np.float64), labels=labels, class_names=np.array(list(class_names)))
+    tmp.replace(path)
+    return path
+
+
+def load_scores(
+    report_dir: Path, class_names: Sequence[str], variant: Literal["fp32", "int8"] = "fp32"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores`)."""
+    path = Path(report_dir) / (SCORES_FILE if variant == "fp32" else INT8_SCORES_FILE)
+    if not path.is_file():
+        raise CalibrationError(
+            f"{path}: no stored validation scores; they are written when a version is trained "
+            "(or quantized, for INT8)"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            logits, labels, names = npz["logits"], npz["labels"], [str(n) for n in npz["class_names"]]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CalibrationError(f"{path}: unreadable validation scores ({exc})") from exc
+    if names != list(class_names):
+        raise CalibrationError(
+            f"{path}: scores are for classes {names}, the manifest has {list(class_names)}"
+        )
+    return logits, check_labels(labels, logits.shape[0], logits.shape[1])
+
+
+def calibrate(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    report_dir: Path | None = None,
+    kind: ScoreKind = "logits",
+) -> tuple[float, dict[str, float]]:
+    """Fit ``T`` and, with ``report_dir``, write ``calibration.json`` and ``reliability.png``."""
+    logits = as_logits(scores, kind)
+    lab = check_labels(labels, logits.shape[0], logits.shape[1])
+    temperature = fit_temperature(logits, lab)
+    summary = calibration_summary(logits, lab, temperature)
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / CALIBRATION_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        plot_reliability(softmax(logits), softmax(logits, temperature), lab, report_dir / RELIABILITY_PNG)
+    log.info("temperature fitted", **summary)
+    return temperature, summary
+
+
+def finalize_confidence(
+    val_scores: np.ndarray,
+    val_labels: np.ndarray,
+    class_names: Sequence[str],
+    report_dir: Path,
+    target: float = 0.995,
+    kind: ScoreKind = "logits",
+) -> tuple[float, Thresholds, dict[str, Any]]:
+    """Calibrate, choose review thresholds for ``target``, write the report; return what the manifest needs.
+
+    ``val_scores`` are the validation logits (``kind="logits"``) or softmax outputs (``kind="probs"``).
+    Returns ``(temperature, thresholds, metrics)``; ``metrics`` goes into the manifest's ``metrics``
+    under ``"confidence"``.
+    """
+    from trainer.risk_coverage import choose_and_report
+
+    logits = as_logits(val_scores, kind)
+    lab = check_labels(val_labels, logits.shape[0], logits.shape[1])
+    if len(class_names) != logits.shape[1]:
+        raise CalibrationError(f"{len(class_names)} class names for {logits.shape[1]} score columns")
+    report_dir = Path(report_dir)
+    temperature, summary = calibrate(logits, lab, report_dir, kind="logits")
+    save_scores(report_dir, logits, lab, class_names)
+    choice = choose_and_report(softmax(logits, temperature), lab, class_names, target, report_dir)
+    metrics: dict[str, Any] = {"calibration": summary, **choice.metrics()}
+    return temperature, choice.thresholds, metrics

@@ -1,0 +1,106 @@
+"""The risk–coverage curve: pages sent to review against the accuracy of the pages routed automatically.
+
+TensorFlow-free. ``risk_coverage.json`` holds the chosen operating point (thresholds, review rate,
+accuracy of the rest) and the curve of one global confidence threshold swept over every validation
+value; ``risk_coverage.png`` plots it with the target and the chosen point.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainer.thresholds import EPS, ThresholdChoice, Variant, choose_thresholds, top2
+
+RISK_COVERAGE_JSON = "risk_coverage.json"
+RISK_COVERAGE_PNG = "risk_coverage.png"
+MAX_CURVE_POINTS = 1000
+
+
+def risk_coverage_curve(probs: np.ndarray, labels: np.ndarray) -> list[dict[str, float | None]]:
+    """Review rate against accuracy of the rest, sweeping one global confidence threshold (margin 0)."""
+    pred, conf, _ = top2(probs)
+    correct = pred == np.asarray(labels)
+    order = np.argsort(-conf, kind="stable")
+    c, ok = conf[order], np.cumsum(correct[order])
+    ends = np.flatnonzero(np.append(c[1:] != c[:-1], True))
+    if ends.size > MAX_CURVE_POINTS:
+        ends = np.unique(ends[np.linspace(0, ends.size - 1, MAX_CURVE_POINTS).astype(int)])
+    n = c.size
+    points: list[dict[str, float | None]] = [
+        {"threshold": 1.0 + EPS, "review_rate": 1.0, "auto_accuracy": None, "n_auto": 0}
+    ]
+    for i in ends:
+        points.append(
+            {
+                "threshold": float(c[i]),
+                "review_rate": 1.0 - (i + 1) / n,
+                "auto_accuracy": float(ok[i] / (i + 1)),
+                "n_auto": int(i + 1),
+            }
+        )
+    return points
+
+
+def plot_risk_coverage(curve: list[dict[str, Any]], choice: ThresholdChoice, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [pt for pt in curve if pt["auto_accuracy"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.plot([100 * pt["review_rate"] for pt in pts], [100 * pt["auto_accuracy"] for pt in pts], lw=1.5)
+    ax.axhline(
+        100 * choice.target, color="tab:red", ls="--", lw=1, label=f"target {100 * choice.target:.2f}%"
+    )
+    if choice.auto_accuracy is not None:
+        ax.plot(
+            [100 * choice.review_rate], [100 * choice.auto_accuracy], "o", color="tab:red", label="chosen"
+        )
+    ax.set_xlabel("pages sent to review (%)")
+    ax.set_ylabel("accuracy of automatically routed pages (%)")
+    ax.set_title(f"risk-coverage: {100 * choice.review_rate:.2f}% review at the target")
+    lows = [100 * pt["auto_accuracy"] for pt in pts]
+    ax.set_ylim(max(min(lows, default=90.0), 100 * choice.target - 5) - 0.2, 100.1)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def choose_and_report(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    target: float,
+    report_dir: Path,
+    min_class_pages: int | None = None,
+    variant: Variant = "fp32",
+) -> ThresholdChoice:
+    """:func:`choose_thresholds`, then ``risk_coverage.json`` and ``.png`` (``.int8.`` ones for INT8)."""
+    choice = choose_thresholds(probs, labels, class_names, target, min_class_pages)
+    curve = risk_coverage_curve(probs, labels)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"chosen": {**choice.metrics(), "thresholds": choice.thresholds.model_dump()}, "curve": curve}
+    json_path, png_path = report_paths(report_dir, variant)
+    tmp = report_dir / f".{json_path.name}.tmp"
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(json_path)
+    plot_risk_coverage(curve, choice, png_path)
+    return choice
+
+
+def report_paths(report_dir: Path, variant: Variant = "fp32") -> tuple[Path, Path]:
+    if variant == "fp32":
+        return report_dir / RISK_COVERAGE_JSON, report_dir / RISK_COVERAGE_PNG
+    return report_dir / RISK_COVERAGE_JSON.replace(
+        ".json", ".int8.json"
+    ), report_dir / RISK_COVERAGE_PNG.replace(".png", ".int8.png")
