@@ -1,0 +1,88 @@
+"""Fixtures of the worker suite: worker settings on a migrated database, the tiny model, page files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from schema import db
+from schema.settings import DocsortSettings
+from tests.support.tiny_model import make_tiny_model
+from worker.process import WorkerContext
+from worker.registry import ModelCache, activate
+from worker.settings import WorkerSettings, get_worker_settings
+
+
+def write_page(path: Path, grey: int, size: tuple[int, int] = (120, 160), fmt: str | None = None) -> Path:
+    """A page of one grey level (0 black: `dark`, 255 white: `light`, 128: unsure) with a little texture."""
+    rng = np.random.default_rng(grey)
+    arr = np.full((size[1], size[0], 3), grey, dtype=np.int16)
+    arr[10:20, 10 : size[0] - 10] += rng.integers(-8, 8, size=(10, size[0] - 20, 3), dtype=np.int16)
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB").save(path, format=fmt)
+    return path
+
+
+def make_worker_settings(base: DocsortSettings, **overrides: object) -> WorkerSettings:
+    shared = {name: getattr(base, name) for name in DocsortSettings.model_fields}
+    return WorkerSettings(**{**shared, **overrides})  # type: ignore[arg-type]
+
+
+def activate_model(
+    ws: WorkerSettings, name: str = "tiny", version: str = "1", **model_kwargs: object
+) -> Path:
+    """Write the tiny model into the models folder and make it the active version."""
+    assert ws.models_dir is not None
+    folder = make_tiny_model(ws.models_dir, name=name, version=version, **model_kwargs)  # type: ignore[arg-type]
+    engine = db.make_engine(ws.database_url)
+    try:
+        with db.session_scope(db.make_sessionmaker(engine)) as session:
+            activate(session, ws.models_dir, name, version)
+    finally:
+        engine.dispose()
+    return folder
+
+
+@pytest.fixture
+def worker_settings(settings: DocsortSettings) -> Iterator[WorkerSettings]:
+    """Worker settings over the ``settings`` fixture (SQLite, tmp dirs) with the tiny model active."""
+    get_worker_settings.cache_clear()
+    ws = make_worker_settings(settings, concurrency=1, threads=1)
+    activate_model(ws)
+    yield ws
+    get_worker_settings.cache_clear()
+
+
+class Sent:
+    """What a context sent to queues and callbacks (a real in-process recorder, no broker)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, dict[str, object]]] = []
+        self.callbacks: list[str] = []
+
+
+@pytest.fixture
+def sent() -> Sent:
+    return Sent()
+
+
+def make_context(ws: WorkerSettings, sent: Sent | None = None) -> WorkerContext:
+    engine = db.make_engine(ws.database_url)
+    sent = sent or Sent()
+    return WorkerContext(
+        settings=ws,
+        sessions=db.make_sessionmaker(engine),
+        models=ModelCache(ws),
+        sender=lambda q, p: sent.queue.append((q, p)),
+        send_callback=sent.callbacks.append,
+    )
+
+
+@pytest.fixture
+def ctx(worker_settings: WorkerSettings, sent: Sent) -> Iterator[WorkerContext]:
+    context = make_context(worker_settings, sent)
+    yield context
+    context.sessions.kw["bind"].dispose()

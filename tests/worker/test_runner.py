@@ -1,0 +1,110 @@
+"""The pipeline against a real database, with no broker: run_job and route_reviewed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from schema.enums import DecisionKind, DecisionOrigin, DocumentState
+from schema.messages import ClassifyJob, DocumentRef
+from schema.models import Document, Page, Prediction, RoutingDecision
+from tests.worker.conftest import write_page
+from worker.pipeline import ReviewRoutingError, route_reviewed
+from worker.process import WorkerContext
+from worker.runner import run_job
+
+
+def _job(*paths: Path, on_done: str = "keep") -> ClassifyJob:
+    return ClassifyJob(documents=[DocumentRef(path=str(p)) for p in paths], on_done=on_done)  # type: ignore[arg-type]
+
+
+def _count(ctx: WorkerContext, model: type) -> int:
+    with ctx.sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_pages_become_rows_and_routed_files(ctx: WorkerContext, tmp_path: Path) -> None:
+    dark = write_page(tmp_path / "dark.png", 0)
+    light = write_page(tmp_path / "light.jpg", 255)
+    outcome = run_job(ctx, _job(dark, light))
+    assert (outcome.pages, outcome.auto, outcome.review, outcome.failed) == (2, 2, 0, 0)
+    outbox = ctx.settings.outbox_dir
+    assert outbox is not None
+    routed = sorted(p.relative_to(outbox).parts[0] for p in outbox.rglob("*") if p.is_file())
+    assert routed == ["dark", "light"]
+    with ctx.sessions() as s:
+        decisions = s.scalars(select(RoutingDecision)).all()
+        assert {d.kind for d in decisions} == {DecisionKind.auto}
+        assert all(d.applied_at is not None and Path(d.destination or "").is_file() for d in decisions)
+        assert {d.state for d in s.scalars(select(Document))} == {DocumentState.done}
+
+
+def test_review_page_gets_image_and_cam_overlay_that_differs_from_page(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    grey = write_page(tmp_path / "grey.png", 128, size=(400, 300))
+    outcome = run_job(ctx, _job(grey))
+    assert outcome.review == 1
+    with ctx.sessions() as s:
+        page = s.scalars(select(Page)).one()
+        decision = s.scalars(select(RoutingDecision)).one()
+    assert decision.kind == DecisionKind.review and decision.cam_path
+    plain = np.asarray(Image.open(page.image_path or ""))
+    overlay = np.asarray(Image.open(decision.cam_path))
+    assert plain.shape == (300, 400, 3)
+    assert overlay.shape[0] == 300 and overlay.shape[1] > 2 * 400
+    right = overlay[:, -400:].astype(int)
+    assert np.abs(right - plain.astype(int)).mean() > 10
+
+
+def test_running_a_job_twice_records_and_routes_once(ctx: WorkerContext, tmp_path: Path) -> None:
+    pages = [write_page(tmp_path / f"p{i}.png", g) for i, g in enumerate((0, 255, 128))]
+    run_job(ctx, _job(*pages))
+    counts = [_count(ctx, m) for m in (Document, Page, Prediction, RoutingDecision)]
+    again = run_job(ctx, _job(*pages))
+    assert again.already_done == 3 and again.pages == 0
+    assert [_count(ctx, m) for m in (Document, Page, Prediction, RoutingDecision)] == counts == [3, 3, 3, 3]
+    outbox = ctx.settings.outbox_dir
+    assert outbox is not None
+    assert len([p for p in outbox.rglob("*") if p.is_file()]) == 2
+
+
+def test_route_reviewed_routes_once_with_operator_origin(ctx: WorkerContext, tmp_path: Path) -> None:
+    grey = write_page(tmp_path / "grey.png", 128)
+    run_job(ctx, _job(grey, on_done="delete"))
+    assert not grey.exists()
+    with ctx.sessions() as s:
+        prediction = s.scalars(select(Prediction)).one()
+        first = route_reviewed(s, ctx.settings, prediction.id, "dark")
+        s.commit()
+        second = route_reviewed(s, ctx.settings, prediction.id, "dark")
+        assert first.id == second.id
+        assert first.origin == DecisionOrigin.operator and first.kind == DecisionKind.auto
+        assert first.label == "dark" and Path(first.destination or "").is_file()
+        assert "dark" in Path(first.destination or "").parts
+    outbox = ctx.settings.outbox_dir
+    assert outbox is not None
+    assert len([p for p in outbox.rglob("*") if p.is_file()]) == 1
+
+
+def test_route_reviewed_rejected_goes_to_rejected_destination(ctx: WorkerContext, tmp_path: Path) -> None:
+    run_job(ctx, _job(write_page(tmp_path / "grey.png", 128)))
+    with ctx.sessions() as s:
+        prediction = s.scalars(select(Prediction)).one()
+        decision = route_reviewed(s, ctx.settings, prediction.id, None)
+        assert decision.kind == DecisionKind.failed and decision.rule == "rejected"
+        assert "_rejected" in Path(decision.destination or "").parts
+
+
+def test_route_reviewed_refuses_unknown_label_and_prediction(ctx: WorkerContext, tmp_path: Path) -> None:
+    run_job(ctx, _job(write_page(tmp_path / "grey.png", 128)))
+    with ctx.sessions() as s:
+        prediction = s.scalars(select(Prediction)).one()
+        with pytest.raises(ReviewRoutingError, match="not a class"):
+            route_reviewed(s, ctx.settings, prediction.id, "invoice")
+        with pytest.raises(ReviewRoutingError, match="does not exist"):
+            route_reviewed(s, ctx.settings, 999_999, "dark")

@@ -1,0 +1,95 @@
+"""What happens to a document's file once its outcome is committed: archive, delete, keep, or error area.
+
+Names are stable (``<stem>-<sha10><suffix>``), so a redelivered task that finds the file already moved
+knows where it went. Nothing here runs before the document's outcome is committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+from typing import Literal
+
+from schema.logs import get_logger
+from worker.routing import safe_component
+
+log = get_logger(__name__)
+
+OnDone = Literal["archive", "delete", "keep"]
+
+
+class FileMoveError(OSError):
+    """A document's file could not be moved (a transient file system fault: the task retries)."""
+
+
+def stable_name(filename: str, sha256: str) -> str:
+    path = Path(filename or "document")
+    stem = safe_component(path.stem or "document", 80)
+    suffix = safe_component(path.suffix.lstrip("."), 10) if path.suffix else ""
+    return f"{stem}-{sha256[:10]}" + (f".{suffix}" if suffix else "")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with contextlib.suppress(OSError):
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    return False
+
+
+def move_into(source: Path, folder: Path, name: str) -> Path:
+    """Move ``source`` to ``folder/name`` (idempotent: an existing target of equal size is kept)."""
+    target = folder / name
+    if _same_file(source, target):
+        return target
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if target.exists() and target.stat().st_size == source.stat().st_size:
+            source.unlink()
+            return target
+        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+        source.unlink()
+    except OSError as exc:
+        raise FileMoveError(f"cannot move {source} to {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def apply_on_done(
+    path: Path | None, on_done: OnDone, archive_dir: Path, filename: str, sha256: str
+) -> Path | None:
+    """Archive, delete or keep a finished document's file; returns where the file is now (None: gone)."""
+    if on_done == "keep":
+        return path
+    archived = archive_dir / stable_name(filename, sha256)
+    if path is None or not path.exists():
+        # Moved or deleted by an earlier delivery of this task.
+        return archived if on_done == "archive" and archived.exists() else None
+    if on_done == "delete":
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise FileMoveError(f"cannot delete {path}: {exc.strerror or exc}") from exc
+        log.info("file.deleted", path=str(path))
+        return None
+    moved = move_into(path, archive_dir, archived.name)
+    log.info("file.archived", source=str(path), target=str(moved))
+    return moved
+
+
+def move_to_error(path: Path | None, error_dir: Path, filename: str, sha256: str, reason: str) -> Path | None:
+    """Move a failed document's file into the error area with ``<name>.reason.txt`` beside it."""
+    name = stable_name(filename, sha256)
+    target = error_dir / name
+    error_dir.mkdir(parents=True, exist_ok=True)
+    note = error_dir / f"{name}.reason.txt"
+    try:
+        note.write_text(f"{filename}: {reason}\n", encoding="utf-8")
+    except OSError as exc:
+        raise FileMoveError(f"cannot write {note}: {exc.strerror or exc}") from exc
+    if path is None or not path.exists():
+        return target if target.exists() else None
+    moved = move_into(path, error_dir, name)
+    log.info("file.error_area", source=str(path), target=str(moved), reason=reason)
+    return moved

@@ -1,0 +1,163 @@
+"""The Celery task ``docsort.classify.v1``: a thin shell over :func:`worker.runner.run_job`.
+
+Message: task name ``docsort.classify.v1``, queue ``docsort`` (or the worker's), JSON serializer,
+kwargs ``{"job": <schema.messages.ClassifyJob as JSON>}`` (a single positional argument, or the job's
+fields as kwargs, are accepted too). One task = several documents = all their pages in one ONNX batch.
+
+Faults: a transient one (database, broker, file system) is retried with exponential backoff up to
+``max_retries`` times, then the job's unfinished documents are recorded as failed. A permanent one
+(no usable model, an internal error, the soft time limit) records them as failed at once. A job whose
+process died ``MAX_DELIVERIES`` times (crash, out of memory) is failed instead of being run again.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from functools import lru_cache
+from typing import Any
+
+import redis
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from kombu.exceptions import OperationalError as BrokerError
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from schema import db
+from schema.logs import configure_logging, get_logger
+from schema.messages import CLASSIFY_TASK, ClassifyJob
+from worker import metrics
+from worker.celery_app import app
+from worker.jobs import CALLBACK_TASK
+from worker.process import WorkerContext
+from worker.registry import ModelCache, ModelUnavailable
+from worker.route import celery_queue_sender
+from worker.runner import fail_job, run_job
+from worker.settings import get_worker_settings
+
+log = get_logger(__name__)
+
+TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, BrokerError, redis.RedisError, OSError)
+MAX_DELIVERIES = 3
+_context: WorkerContext | None = None
+
+
+def _send_callback(job_id: str) -> None:
+    app.send_task(CALLBACK_TASK, kwargs={"job_id": job_id}, serializer="json")
+
+
+def get_context() -> WorkerContext:
+    """This process's context (database engine, model cache), made on first use after the fork."""
+    global _context
+    if _context is None or _context.pid != os.getpid():
+        settings = get_worker_settings()
+        engine = db.make_engine(settings.database_url)
+        _context = WorkerContext(
+            settings=settings,
+            sessions=db.make_sessionmaker(engine),
+            models=ModelCache(settings),
+            sender=celery_queue_sender(),
+            send_callback=_send_callback,
+        )
+    return _context
+
+
+@setup_logging.connect
+def _logging(**_: Any) -> None:
+    settings = get_worker_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
+@worker_process_init.connect
+def _process_init(**_: Any) -> None:
+    """After the fork: a fresh engine and the model session, warmed up before the first job arrives."""
+    ctx = get_context()
+    try:
+        if ctx.settings.model_dir is not None:
+            ctx.models.fixed()
+        else:
+            with db.session_scope(ctx.sessions) as session:
+                ctx.models.get(session)
+    except Exception as exc:  # the first job reports it as a failure with the reason
+        log.error("worker.model_not_ready", error=str(exc))
+
+
+@worker_process_shutdown.connect
+def _process_shutdown(pid: int | None = None, **_: Any) -> None:
+    metrics.child_exited(pid or os.getpid())
+
+
+@lru_cache(maxsize=1)
+def _redis() -> redis.Redis | None:
+    url = get_worker_settings().broker_url
+    return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://")) else None
+
+
+def count_delivery(task_id: str | None, retries: int) -> int:
+    """How many times this message (this retry of it) has started; 1 on a first delivery."""
+    client = _redis()
+    if client is None or task_id is None:
+        return 1
+    key = f"docsort:deliveries:{task_id}:{retries}"
+    n = int(client.incr(key))
+    client.expire(key, 7 * 24 * 3600)
+    return n
+
+
+def parse_job(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClassifyJob:
+    if args:
+        return ClassifyJob.model_validate(args[0])
+    if "job" in kwargs:
+        return ClassifyJob.model_validate(kwargs["job"])
+    return ClassifyJob.model_validate(kwargs)
+
+
+def _give_up(ctx: WorkerContext, job: ClassifyJob, reason: str) -> dict[str, Any]:
+    metrics.error("job_failed")
+    log.error("job.failed", job_id=job.job_id, reason=reason)
+    fail_job(ctx, job, reason)
+    return {"status": "failed", "reason": reason}
+
+
+def _backoff(retries: int) -> float:
+    base = get_worker_settings().retry_backoff_s * (2**retries)
+    return float(min(300.0, base * random.uniform(0.8, 1.2)))
+
+
+@app.task(name=CLASSIFY_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def classify(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Classify, record and route the documents of one job message."""
+    try:
+        job = parse_job(args, kwargs)
+    except ValidationError as exc:
+        metrics.error("invalid_message")
+        log.error("job.invalid_message", task_id=self.request.id, error=str(exc)[:2000])
+        return {"status": "invalid", "error": str(exc)[:2000]}
+    ctx = get_context()
+    retries = int(self.request.retries or 0)
+    try:
+        deliveries = count_delivery(self.request.id, retries)
+    except redis.RedisError:
+        deliveries = 1
+    if deliveries > MAX_DELIVERIES:
+        return _give_up(ctx, job, f"the worker died {deliveries - 1} times while classifying this job")
+    try:
+        outcome = run_job(ctx, job)
+    except ModelUnavailable as exc:
+        return _give_up(ctx, job, str(exc))
+    except SoftTimeLimitExceeded:
+        return _give_up(ctx, job, f"classifying took longer than {ctx.settings.task_time_limit} s")
+    except TRANSIENT as exc:
+        metrics.error("transient")
+        if retries >= ctx.settings.max_retries:
+            return _give_up(ctx, job, f"gave up after {retries} retries: {type(exc).__name__}: {exc}")
+        log.warning("job.retry", job_id=job.job_id, retries=retries, error=f"{type(exc).__name__}: {exc}")
+        raise self.retry(exc=exc, countdown=_backoff(retries), max_retries=ctx.settings.max_retries) from exc
+    except DBAPIError as exc:  # a database error that is not a connection fault: permanent
+        return _give_up(ctx, job, f"database refused the records: {exc.orig}")
+    except Exception as exc:
+        log.exception("job.internal_error", job_id=job.job_id)
+        return _give_up(ctx, job, f"internal error: {type(exc).__name__}: {exc}")
+    return {"status": "ok", **vars(outcome)}
