@@ -1,9 +1,134 @@
-"""Commands of this package (added to ``docsort`` by ``register``)."""
+"""``docsort serve``, ``docsort operator ...`` and ``docsort export-labels``."""
 
 from __future__ import annotations
 
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
 import typer
+
+from review.settings import ReviewSettings, review_settings
+from schema import db
+from schema.errors import DocsortError
+from schema.logs import configure_logging
+
+operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True)
+
+
+def _settings() -> ReviewSettings:
+    return review_settings()
+
+
+def _require_migrated(url: str) -> None:
+    current, head = db.current_revision(url), db.head_revision()
+    if current != head:
+        raise DocsortError(
+            f"the database is at revision {current or 'none'}, docsort needs {head}: run `docsort db upgrade`"
+        )
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, max=64, help="Server processes."),
+    proxy_headers: bool = typer.Option(False, help="Trust X-Forwarded-* headers (behind a reverse proxy)."),
+) -> None:
+    """Serve the review web page and the jobs API."""
+    import uvicorn
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    settings.ensure_dirs()
+    _require_migrated(settings.database_url)
+    typer.echo(f"docsort review on http://{host}:{port}/ (jobs API under /v1)")
+    if workers == 1:
+        from review.app import create_app
+
+        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=proxy_headers, log_config=None)
+    else:
+        uvicorn.run(
+            "review.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=proxy_headers,
+            log_config=None,
+        )
+
+
+def _read_password(name: str, from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt(f"Password for {name}", hide_input=True, confirmation_prompt=True)
+    return str(password)
+
+
+@operator_app.command("create")
+def operator_create(
+    name: str = typer.Argument(..., help="The operator's login name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin's first line."
+    ),
+    update: bool = typer.Option(False, "--update", help="Set a new password if the operator exists."),
+) -> None:
+    """Create an operator account (the password is stored as an argon2 hash)."""
+    from review.security import create_operator
+
+    settings = _settings()
+    _require_migrated(settings.database_url)
+    password = _read_password(name, password_stdin)
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    with sessions() as session:
+        operator = create_operator(session, name, password, replace=update)
+        typer.echo(f"operator {operator.name!r} ready (id {operator.id})")
+
+
+@operator_app.command("list")
+def operator_list() -> None:
+    """List operator accounts."""
+    from sqlalchemy import select
+
+    from schema.models import Operator
+
+    settings = _settings()
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    with sessions() as session:
+        for operator in session.scalars(select(Operator).order_by(Operator.name)):
+            state = "active" if operator.active else "disabled"
+            typer.echo(f"{operator.id}\t{operator.name}\t{state}\t{operator.created_at:%Y-%m-%d}")
+
+
+def export_labels_command(
+    out_dir: Path = typer.Argument(..., help="Folder to fill: one sub-folder per class."),
+    since: datetime | None = typer.Option(
+        None,
+        "--since",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+        help="Only pages decided at or after this time (UTC).",
+    ),
+) -> None:
+    """Write the reviewed pages (not the rejected) into OUT_DIR/<class>/, ready for `docsort train`."""
+    from review.export import export_labels, labelled_pages
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format)
+    _require_migrated(settings.database_url)
+    since_utc = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    with sessions() as session:
+        pages = labelled_pages(session, since_utc)
+    report = export_labels(pages, settings.dir("review"), out_dir, progress=sys.stderr.isatty())
+    per_class = ", ".join(f"{k}: {v}" for k, v in sorted(report.per_class.items())) or "none"
+    typer.echo(f"{report.written} written, {report.unchanged} already there ({per_class}) in {out_dir}")
+    for missing in report.missing:
+        typer.echo(f"warning: no image for {missing}; skipped", err=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to ``app``."""
+    """Add this module's commands to ``app``."""
+    app.command("serve")(serve)
+    app.command("export-labels")(export_labels_command)
+    app.add_typer(operator_app, name="operator")

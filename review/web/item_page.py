@@ -1,0 +1,143 @@
+"""One review item: see it, decide it (confirm, relabel, reject), or move on; and its images."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from review.claims import claim, release
+from review.decisions import decide
+from review.files import IMAGE_TYPES, review_file
+from review.items import load_item
+from review.queue import QueueFilters, neighbours, open_ids
+from review.timefmt import now_utc
+from review.web.deps import current_operator, db_session, render, safe_next, settings_of
+from review.web.queue_page import queue_filters
+from schema.enums import ReviewAction
+from schema.models import Operator
+
+router = APIRouter()
+FLASH_KEY = "flash"
+DONE_WORDS = {
+    ReviewAction.confirm: "Confirmed",
+    ReviewAction.relabel: "Relabelled",
+    ReviewAction.reject: "Rejected",
+}
+
+
+def _with_query(path: str, filters: QueueFilters) -> str:
+    query = filters.query()
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+@router.get("/items/{prediction_id}")
+def item_page(
+    request: Request,
+    prediction_id: int,
+    filters: QueueFilters = Depends(queue_filters),
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    now = now_utc()
+    item = load_item(session, prediction_id)
+    held = None
+    if item.review is None:
+        ttl = timedelta(seconds=settings_of(request).review_claim_seconds)
+        held = claim(session, prediction_id, operator.id, now, ttl)
+    previous, following = neighbours(open_ids(session, filters, operator.id, now), prediction_id)
+    context = {
+        "item": item,
+        "claim": held,
+        "can_decide": item.review is None and held is not None and held.mine,
+        "filters": filters,
+        "query": filters.query(),
+        "prev_url": _with_query(f"/items/{previous}", filters) if previous else None,
+        "next_url": _with_query(f"/items/{following}", filters) if following else None,
+        "queue_url": _with_query("/queue", filters),
+        "flash": request.session.pop(FLASH_KEY, None),
+    }
+    return render(request, "item.html", context, operator=operator)
+
+
+@router.post("/items/{prediction_id}/decide")
+def decide_item(
+    request: Request,
+    prediction_id: int,
+    action: str = Form("decide"),
+    label: str = Form(""),
+    note: str = Form("", max_length=2000),
+    filters: QueueFilters = Depends(queue_filters),
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    if action not in ("decide", "reject"):
+        raise HTTPException(status_code=400, detail=f"unknown action {action!r}")
+    chosen = None if action == "reject" else label
+    if chosen == "":
+        raise HTTPException(status_code=400, detail="choose a class, or reject the page")
+    now = now_utc()
+    upcoming = open_ids(session, filters, operator.id, now)
+    after = neighbours(upcoming, prediction_id)[1]
+    outcome = decide(
+        session,
+        settings_of(request),
+        prediction_id=prediction_id,
+        operator_id=operator.id,
+        label=chosen,
+        note=note,
+        now=now,
+    )
+    shown = outcome.final_label or "unreadable"
+    request.session[FLASH_KEY] = f"{DONE_WORDS[outcome.action]} page {prediction_id} as {shown}."
+    rest = [i for i in upcoming if i != prediction_id]
+    target = after if after in rest else (rest[0] if rest else None)
+    if target is None:
+        return RedirectResponse(_with_query("/queue", filters), status_code=303)
+    return RedirectResponse(_with_query(f"/items/{target}", filters), status_code=303)
+
+
+@router.post("/items/{prediction_id}/release")
+def release_item(
+    request: Request,
+    prediction_id: int,
+    next: str = Form("/queue"),
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    release(session, prediction_id, operator.id)
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+def _image(request: Request, session: Session, prediction_id: int, which: str) -> Response:
+    item = load_item(session, prediction_id)
+    stored = item.image_path if which == "page" else item.cam_path
+    path = review_file(settings_of(request).dir("review"), stored)
+    if path is None:
+        raise HTTPException(status_code=404, detail=f"no {which} image for item {prediction_id}")
+    return FileResponse(
+        path, media_type=IMAGE_TYPES[path.suffix.lower()], headers={"Cache-Control": "private, max-age=600"}
+    )
+
+
+@router.get("/items/{prediction_id}/page.png")
+def page_image(
+    request: Request,
+    prediction_id: int,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    return _image(request, session, prediction_id, "page")
+
+
+@router.get("/items/{prediction_id}/cam.png")
+def cam_image(
+    request: Request,
+    prediction_id: int,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    return _image(request, session, prediction_id, "CAM")
