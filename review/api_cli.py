@@ -1,9 +1,64 @@
-"""Commands of this module (added to ``docsort`` by ``register``)."""
+"""``docsort apikey``: clients of the jobs API and their keys (printed once, stored hashed)."""
 
 from __future__ import annotations
 
 import typer
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from review.api_keys import create_client, revoke_client, rotate_client
+from schema import db
+from schema.models import ApiClient
+from worker.ingest.settings import get_ingest_settings
+from worker.ingest.signing import callback_secret
+
+apikey_app = typer.Typer(help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True)
+
+
+def _sessions() -> sessionmaker[Session]:
+    settings = get_ingest_settings()
+    return db.make_sessionmaker(db.make_engine(settings.database_url))
+
+
+def _print_key(name: str, key: str) -> None:
+    secret = callback_secret(get_ingest_settings().secret_key, name)
+    typer.echo(f"API key for {name} (shown once; only its hash is kept):\n{key}")
+    typer.echo(f"callback signing secret (X-Docsort-Signature, HMAC-SHA256 of the body):\n{secret}")
+
+
+@apikey_app.command("create")
+def create(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
+    """Make a client and print its key once."""
+    with db.session_scope(_sessions()) as session:
+        _client, key = create_client(session, name)
+    _print_key(name, key)
+
+
+@apikey_app.command("rotate")
+def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
+    """Give a client a new key (the old one stops working) and print it once."""
+    with db.session_scope(_sessions()) as session:
+        _client, key = rotate_client(session, name)
+    _print_key(name, key)
+
+
+@apikey_app.command("revoke")
+def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
+    """Stop a client's key from working."""
+    with db.session_scope(_sessions()) as session:
+        revoke_client(session, name)
+    typer.echo(f"revoked the key of {name}")
+
+
+@apikey_app.command("list")
+def list_clients() -> None:
+    """Clients, their key prefixes and whether they are revoked."""
+    with db.session_scope(_sessions()) as session:
+        for client in session.scalars(select(ApiClient).order_by(ApiClient.name)):
+            state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"
+            typer.echo(f"{client.name}\t{client.key_prefix}…\t{state}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``docsort apikey``."""
+    app.add_typer(apikey_app, name="apikey")

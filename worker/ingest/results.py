@@ -1,0 +1,199 @@
+"""What a job came to: its state and each page's outcome. Served by the jobs API, printed by
+``docsort status`` and ``docsort submit --wait``, and posted to a job's callback URL.
+
+A page's fields are those of ``docsort classify --json``: ``path``, ``page``, ``status`` (``ok``,
+``error``, or ``pending`` while the page is not classified yet), ``label``, ``confidence``,
+``decision`` (``auto`` or ``review``; an operator's decision wins over the model's) and ``error``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from schema.enums import DecisionKind, DecisionOrigin, DocumentState
+from schema.models import Document, Page, Prediction, Receipt, RoutingDecision, SubmissionJob
+
+PageStatus = Literal["ok", "error", "pending"]
+
+
+class PageOutcome(BaseModel):
+    path: str = Field(description="The file as it arrived: original path, upload name, or tag/name.")
+    page: int | None = Field(description="1-based page number; null for a document that failed whole.")
+    status: PageStatus
+    label: str | None = None
+    confidence: float | None = None
+    decision: str | None = Field(None, description="`auto` or `review` (failed pages: null).")
+    error: str | None = None
+    document_id: int
+    duplicate: bool = False
+
+
+class DocumentOutcome(BaseModel):
+    document_id: int
+    filename: str
+    source: str
+    source_ref: str
+    sha256: str
+    media_type: str | None
+    size_bytes: int | None
+    state: str
+    error: str | None
+    received_at: datetime
+    finished_at: datetime | None
+    pages: list[PageOutcome]
+
+
+class JobCounts(BaseModel):
+    documents: int
+    duplicates: int
+    pages: int
+    auto: int
+    review: int
+    failed: int
+
+
+class JobResult(BaseModel):
+    job_id: str
+    state: str
+    source: str
+    submitted_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    callback_state: str | None
+    counts: JobCounts
+    pages: list[PageOutcome]
+
+
+def _display_path(source: str, source_ref: str, filename: str) -> str:
+    if source == "watch":
+        return f"{source_ref}/{filename}" if source_ref else filename
+    return source_ref or filename
+
+
+def _chosen_decision(decisions: Sequence[RoutingDecision]) -> RoutingDecision | None:
+    if not decisions:
+        return None
+    by_operator = [d for d in decisions if d.origin == DecisionOrigin.operator]
+    return max(by_operator or decisions, key=lambda d: d.id)
+
+
+def _page_outcome(page: Page, decisions: Sequence[RoutingDecision], base: dict[str, Any]) -> PageOutcome:
+    prediction: Prediction | None = max(page.predictions, key=lambda p: p.id) if page.predictions else None
+    decision = _chosen_decision(decisions)
+    if decision is not None and decision.kind == DecisionKind.failed:
+        return PageOutcome(**base, page=page.page_number, status="error", error=decision.reason)
+    if prediction is None:
+        return PageOutcome(**base, page=page.page_number, status="pending")
+    return PageOutcome(
+        **base,
+        page=page.page_number,
+        status="ok",
+        label=(decision.label if decision and decision.label else prediction.label),
+        confidence=prediction.confidence,
+        decision=decision.kind.value if decision else None,
+    )
+
+
+def document_pages(
+    doc: Document, decisions: Sequence[RoutingDecision], path: str, duplicate: bool
+) -> list[PageOutcome]:
+    """One outcome per page; one ``error`` or ``pending`` outcome for a document without pages."""
+    base: dict[str, Any] = {"path": path, "document_id": doc.id, "duplicate": duplicate}
+    by_page: dict[int | None, list[RoutingDecision]] = defaultdict(list)
+    for d in decisions:
+        by_page[d.page_id].append(d)
+    if doc.pages:
+        return [_page_outcome(p, by_page[p.id], base) for p in doc.pages]
+    whole = _chosen_decision(by_page[None])
+    if doc.state == DocumentState.failed or (whole is not None and whole.kind == DecisionKind.failed):
+        reason = doc.error or (whole.reason if whole else None) or "failed"
+        return [PageOutcome(**base, page=None, status="error", error=reason)]
+    return [PageOutcome(**base, page=None, status="pending")]
+
+
+def _load_documents(session: Session, ids: Iterable[int]) -> dict[int, Document]:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    stmt = (
+        select(Document)
+        .where(Document.id.in_(ids))
+        .options(selectinload(Document.pages).selectinload(Page.predictions))
+    )
+    return {d.id: d for d in session.scalars(stmt)}
+
+
+def _load_decisions(session: Session, ids: Iterable[int]) -> dict[int, list[RoutingDecision]]:
+    out: dict[int, list[RoutingDecision]] = defaultdict(list)
+    ids = list(set(ids))
+    if ids:
+        for d in session.scalars(select(RoutingDecision).where(RoutingDecision.document_id.in_(ids))):
+            out[d.document_id].append(d)
+    return out
+
+
+def job_result(session: Session, job_id: str) -> JobResult | None:
+    """The job's state and every page of every file it brought, in arrival order; None if unknown."""
+    job = session.get(SubmissionJob, job_id)
+    if job is None:
+        return None
+    receipts = list(session.scalars(select(Receipt).where(Receipt.job_id == job_id).order_by(Receipt.id)))
+    docs = _load_documents(session, (r.document_id for r in receipts))
+    decisions = _load_decisions(session, docs)
+    pages: list[PageOutcome] = []
+    for r in receipts:
+        doc = docs[r.document_id]
+        path = _display_path(r.source, r.source_ref, doc.filename)
+        pages.extend(document_pages(doc, decisions[doc.id], path, r.duplicate))
+    counts = JobCounts(
+        documents=job.n_documents,
+        duplicates=job.n_duplicate,
+        pages=job.n_pages,
+        auto=job.n_auto,
+        review=job.n_review,
+        failed=job.n_failed,
+    )
+    return JobResult(
+        job_id=job.id,
+        state=job.state.value,
+        source=job.source,
+        submitted_by=job.submitted_by,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        callback_state=job.callback_state,
+        counts=counts,
+        pages=pages,
+    )
+
+
+def document_result(session: Session, document_id: int) -> DocumentOutcome | None:
+    doc = _load_documents(session, [document_id]).get(document_id)
+    if doc is None:
+        return None
+    decisions = _load_decisions(session, [document_id])[document_id]
+    path = _display_path(doc.source, doc.source_ref, doc.filename)
+    return DocumentOutcome(
+        document_id=doc.id,
+        filename=doc.filename,
+        source=doc.source,
+        source_ref=doc.source_ref,
+        sha256=doc.sha256,
+        media_type=doc.media_type,
+        size_bytes=doc.size_bytes,
+        state=doc.state.value,
+        error=doc.error,
+        received_at=doc.received_at,
+        finished_at=doc.finished_at,
+        pages=document_pages(doc, decisions, path, duplicate=False),
+    )
+
+
+def job_finished(state: str) -> bool:
+    return state in ("done", "failed")

@@ -1,0 +1,226 @@
+"""Watch folders: take each file once it is complete, move it into the processing area, record and send it.
+
+A file is a candidate from the moment it is seen (inotify event, polling, the scan at start or the
+periodic rescan). It is taken only when its size, mtime and inode have held still for the settle window
+and it can be opened for reading. Temporary names (``*.part``, ``*.tmp``, ``~*``) and dot files are
+never taken. A file's subfolder under the watch folder becomes its source tag.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import watchfiles
+
+from schema.enums import Source
+from schema.logs import get_logger
+from worker.ingest.intake import Intake
+from worker.ingest.recovery import recover
+from worker.ingest.staging import IntakeError, Staged, stage_move
+
+log = get_logger(__name__)
+TICK_SECONDS = 0.25
+IGNORED_SUFFIXES = (".part", ".tmp")
+
+
+def ignored_name(name: str) -> bool:
+    """Names a scanner or copier uses while it writes, and hidden files."""
+    return name.startswith((".", "~")) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+@dataclass
+class _Candidate:
+    key: tuple[int, int, int]
+    stable_since: float
+
+
+class Watcher:
+    """Watches ``roots`` until ``stop`` is set. One thread; ``run`` blocks."""
+
+    def __init__(
+        self,
+        intake: Intake,
+        roots: list[Path],
+        *,
+        poll: bool = False,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.intake = intake
+        self.settings = intake.settings
+        self.roots = [r.resolve() for r in roots]
+        self.poll = poll
+        self.stop = stop or threading.Event()
+        self.candidates: dict[Path, _Candidate] = {}
+        self.excluded = [
+            self.settings.dir(n).resolve() for n in ("processing", "archive", "error", "outbox", "review")
+        ]
+        self.submitted_by = f"watch@{socket.gethostname()}"
+        self.taken = 0
+
+    # --- what is a candidate ---------------------------------------------------------------------
+    def _excluded(self, path: Path) -> bool:
+        return any(path.is_relative_to(x) for x in self.excluded)
+
+    def _root_of(self, path: Path) -> Path | None:
+        for root in self.roots:
+            if path.is_relative_to(root):
+                return root
+        return None
+
+    def wanted(self, path: Path) -> bool:
+        root = self._root_of(path)
+        if root is None or self._excluded(path):
+            return False
+        return not any(ignored_name(part) for part in path.relative_to(root).parts)
+
+    def consider(self, path: Path) -> None:
+        if path in self.candidates or not self.wanted(path):
+            return
+        if path.is_dir():  # a folder appeared: its files may have come before the watch on it did
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not ignored_name(d)]
+                for name in files:
+                    self.consider(Path(folder) / name)
+            return
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        if path.is_file():
+            self.candidates[path] = _Candidate((st.st_size, st.st_mtime_ns, st.st_ino), time.monotonic())
+
+    def _walk(self) -> Iterator[Path]:
+        for root in self.roots:
+            for folder, dirs, files in os.walk(root):
+                here = Path(folder)
+                dirs[:] = [d for d in dirs if not ignored_name(d) and not self._excluded(here / d)]
+                for name in files:
+                    if not ignored_name(name):
+                        yield here / name
+
+    def scan(self) -> None:
+        """Make every file now in the watch folders a candidate (start, rescan)."""
+        for path in self._walk():
+            self.consider(path)
+
+    # --- taking settled files ----------------------------------------------------------------------
+    def _settled(self, path: Path, cand: _Candidate, now: float) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            self.candidates.pop(path, None)
+            return False
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        if key != cand.key:
+            cand.key, cand.stable_since = key, now
+            return False
+        if now - cand.stable_since < self.settings.watch_settle_seconds:
+            return False
+        try:
+            with path.open("rb") as fh:
+                fh.read(1)
+        except OSError:
+            cand.stable_since = now
+            return False
+        return True
+
+    def settled_files(self) -> list[Path]:
+        now = time.monotonic()
+        ready = [p for p, c in list(self.candidates.items()) if self._settled(p, c, now)]
+        return sorted(ready, key=lambda p: self.candidates[p].stable_since)
+
+    def take_settled(self) -> int:
+        """Take every settled candidate, in batches; stops between batches when asked to stop."""
+        ready = self.settled_files()
+        batch_size = self.settings.watch_batch_files
+        taken = 0
+        for start in range(0, len(ready), batch_size):
+            if self.stop.is_set():
+                break
+            taken += self._take_batch(ready[start : start + batch_size])
+        return taken
+
+    def _take_batch(self, paths: list[Path]) -> int:
+        area = self.intake.area("watch")
+        staged: list[Staged] = []
+        for path in paths:
+            self.candidates.pop(path, None)
+            root = self._root_of(path)
+            if root is None:
+                continue
+            tag = path.parent.relative_to(root).as_posix()
+            try:
+                staged.append(stage_move(path, area, "" if tag == "." else tag))
+            except IntakeError as exc:
+                log.warning("file not taken", reason=str(exc))
+        if not staged:
+            return 0
+        try:
+            result = self.intake.take(staged, source=Source.watch, submitted_by=self.submitted_by)
+        except Exception as exc:
+            # The files are in the processing area: recovery records them once the fault is gone.
+            log.error("batch not recorded; recovery will retry", files=len(staged), error=str(exc))
+            return 0
+        self.taken += len(staged)
+        log.info("taken", job_id=result.job_id, files=len(staged), duplicates=result.n_duplicate)
+        return len(staged)
+
+    # --- loops -------------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        try:
+            recover(self.intake)
+        except Exception as exc:
+            log.error("recovery failed; retried at the next rescan", error=str(exc))
+
+    def run(self) -> None:
+        """Watch until ``stop`` is set."""
+        for root in self.roots:
+            root.mkdir(parents=True, exist_ok=True)
+        log.info("watching", roots=[str(r) for r in self.roots], poll=self.poll)
+        self._recover()
+        self.scan()
+        last_rescan = time.monotonic()
+        changes_iter = watchfiles.watch(
+            *self.roots,
+            watch_filter=lambda _change, p: self.wanted(Path(p)),
+            debounce=200,
+            step=50,
+            stop_event=self.stop,
+            rust_timeout=int(TICK_SECONDS * 1000),
+            yield_on_timeout=True,
+            raise_interrupt=False,
+            force_polling=self.poll,
+            poll_delay_ms=self.settings.watch_poll_ms,
+        )
+        for changes in changes_iter:
+            for change, raw in changes:
+                path = Path(raw)
+                if change == watchfiles.Change.deleted:
+                    self.candidates.pop(path, None)
+                else:
+                    self.consider(path)
+            if time.monotonic() - last_rescan >= self.settings.watch_rescan_seconds:
+                self._recover()
+                self.scan()
+                last_rescan = time.monotonic()
+            self.take_settled()
+            if self.stop.is_set():
+                break
+        log.info("watch stopped", taken=self.taken)
+
+    def run_once(self, timeout: float) -> int:
+        """Take what is in the folders now, waiting for each file to settle; then return."""
+        self._recover()
+        self.scan()
+        deadline = time.monotonic() + timeout
+        while self.candidates and not self.stop.is_set() and time.monotonic() < deadline:
+            self.take_settled()
+            if self.candidates:
+                time.sleep(TICK_SECONDS)
+        return self.taken
