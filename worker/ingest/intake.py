@@ -32,9 +32,9 @@ from schema.logs import get_logger
 from schema.messages import ClassifyJob, DocumentRef
 from schema.models import Document, Receipt, SubmissionJob, utcnow
 from worker.ingest.sender import JobSender
-from worker.jobs import mark_callback_queued, refresh_job
 from worker.ingest.settings import IngestSettings
 from worker.ingest.staging import IntakeError, Staged
+from worker.jobs import mark_callback_queued, refresh_job
 
 log = get_logger(__name__)
 
