@@ -96,4 +96,4 @@ def callback_due(session: Session, job_id: str) -> bool:
 def mark_callback_queued(session: Session, job_id: str) -> None:
     job = session.get(SubmissionJob, job_id)
     if job is not None and job.callback_state is None:
-        job.callback_state = "queued"
+        job.callback_state = "pending"

@@ -20,7 +20,7 @@ from typing import Any
 import redis
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -82,6 +82,14 @@ def _process_init(**_: Any) -> None:
                 ctx.models.get(session)
     except Exception as exc:  # the first job reports it as a failure with the reason
         log.error("worker.model_not_ready", error=str(exc))
+
+
+@worker_ready.connect
+def _ready(sender: Any = None, **_: Any) -> None:
+    settings = get_worker_settings()
+    log.info(
+        "worker.ready", hostname=getattr(sender, "hostname", None), queues=settings.queues, pid=os.getpid()
+    )
 
 
 @worker_process_shutdown.connect
