@@ -20,6 +20,7 @@ app = typer.Typer(
 # Modules that add commands. Their top level must stay light: TensorFlow is imported inside commands.
 COMMAND_MODULES = (
     "docsort.db_cli",
+    "docsort.synth_cli",
     "trainer.cli",
     "worker.cli",
     "worker.ingest.cli",
