@@ -28,12 +28,18 @@ ResizePolicy = Literal["letterbox", "stretch"]
 SUPPORTED = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
-    "image/tiff": (b"II*\x00", b"MM\x00*"),
+    "image/tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),  # classic and BigTIFF
     "image/bmp": (b"BM",),
     "image/gif": (b"GIF87a", b"GIF89a"),
     "application/pdf": (b"%PDF-",),
 }
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pdf"}
+MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
+
+
+# The pixel limit of iter_pages (checked before decoding) is the one that counts; Pillow still raises
+# DecompressionBombError above twice its own warning level, reported as a decompression bomb as well.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 class UnreadableImage(DocsortError):
@@ -80,14 +86,23 @@ def media_type_of(path: Path) -> str:
     return media
 
 
+def _full_scale(arr: np.ndarray, mode: str) -> float:
+    """The value that means white for a deep image: its container's range, not its brightest pixel."""
+    if mode.startswith("I;16"):
+        return 65535.0
+    top = float(np.nanmax(arr)) if arr.size else 0.0
+    for limit in (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0):
+        if top <= limit:
+            return limit
+    return top
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB: 16-bit scaled (not clipped), alpha over white, CMYK/palette converted."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
-        if mode in ("I", "F") and arr.max() <= 255:
-            top = 255.0
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        top = _full_scale(arr, mode)
         arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, "L").convert("RGB")
     if mode == "P":
@@ -106,36 +121,43 @@ def _check_pixels(path: Path, img: Image.Image, max_pixels: int) -> None:
     w, h = img.size
     if w * h > max_pixels:
         raise UnreadableImage(
-            path, f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,}"
+            path,
+            f"decompression bomb refused: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,}",
         )
     if w == 0 or h == 0:
         raise UnreadableImage(path, "image has no pixels")
 
 
+def _decode_failure(path: Path, exc: BaseException) -> UnreadableImage:
+    """A person-readable reason for a decoder's exception."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, Image.DecompressionBombError):
+        return UnreadableImage(path, f"decompression bomb refused ({text})")
+    if isinstance(exc, UnidentifiedImageError):
+        return UnreadableImage(path, "not a readable image (unknown or corrupt format)")
+    if isinstance(exc, MemoryError):
+        return UnreadableImage(path, "image needs more memory than this worker has")
+    if "truncated" in text.lower() or isinstance(exc, EOFError):
+        return UnreadableImage(path, f"truncated file ({text})")
+    return UnreadableImage(path, f"corrupt image ({type(exc).__name__}: {text})")
+
+
 def _raster_pages(path: Path, max_pixels: int, max_pages: int) -> Iterator[DecodedPage]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(path) as img:
-                n = getattr(img, "n_frames", 1)
-                if n > max_pages:
-                    raise UnreadableImage(path, f"{n} pages exceeds the limit of {max_pages}")
-                for index in range(n):
-                    img.seek(index)
-                    _check_pixels(path, img, max_pixels)
-                    frame = ImageOps.exif_transpose(img) if index == 0 else img.copy()
-                    frame.load()
-                    yield DecodedPage(index + 1, to_rgb(frame))
-        except UnreadableImage:
-            raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise UnreadableImage(path, f"decompression bomb refused ({exc})") from exc
-        except UnidentifiedImageError as exc:
-            raise UnreadableImage(path, "not a readable image (unknown or corrupt format)") from exc
-        except (OSError, SyntaxError, ValueError, EOFError) as exc:
-            text = str(exc)
-            reason = "truncated file" if "truncated" in text or isinstance(exc, EOFError) else "corrupt image"
-            raise UnreadableImage(path, f"{reason} ({text})") from exc
+    try:
+        with Image.open(path) as img:
+            n = getattr(img, "n_frames", 1) if img.format in MULTI_PAGE_FORMATS else 1
+            if n > max_pages:
+                raise UnreadableImage(path, f"{n} pages exceeds the limit of {max_pages}")
+            for index in range(n):
+                img.seek(index)
+                _check_pixels(path, img, max_pixels)
+                frame = ImageOps.exif_transpose(img)
+                frame.load()
+                yield DecodedPage(index + 1, to_rgb(frame))
+    except UnreadableImage:
+        raise
+    except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
+        raise _decode_failure(path, exc) from exc
 
 
 def _pdf_pages(path: Path, dpi: int, max_side: int, max_pages: int) -> Iterator[DecodedPage]:
@@ -156,8 +178,12 @@ def _pdf_pages(path: Path, dpi: int, max_side: int, max_pages: int) -> Iterator[
             scale = min(dpi / 72.0, max_side / max(w_pt, h_pt, 1.0))
             bitmap = page.render(scale=scale)
             yield DecodedPage(index + 1, to_rgb(bitmap.to_pil()))
+    except UnreadableImage:
+        raise
     except pdfium.PdfiumError as exc:
         raise UnreadableImage(path, f"PDF page cannot be rendered ({exc})") from exc
+    except Exception as exc:
+        raise _decode_failure(path, exc) from exc
     finally:
         pdf.close()
 
