@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "worker.ingest.cli",
     "review.cli",
     "review.api_cli",
+    "trainer.cli_confidence",
 )
 
 

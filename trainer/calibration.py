@@ -277,3 +277,33 @@ def finalize_confidence(
     choice = choose_and_report(softmax(logits, temperature), lab, class_names, target, report_dir)
     metrics: dict[str, Any] = {"calibration": summary, **choice.metrics()}
     return temperature, choice.thresholds, metrics
+
+
+def calibrate_version(version_dir: Path | str, data_dir: Path | str, target: float = 0.995) -> Any:
+    """Calibrate an exported version after the fact: score its validation split with the FP32 ONNX model,
+    fit the temperature, choose thresholds and rewrite manifest.json (the model files are untouched).
+
+    Returns the :class:`trainer.thresholds.ThresholdChoice` now in the manifest.
+    """
+    from schema.manifest import load_manifest, write_manifest
+    from trainer.scoring import decode_for, make_session, run_outputs, version_split
+    from trainer.thresholds import retarget
+
+    version_dir = Path(version_dir)
+    manifest = load_manifest(version_dir)
+    _, val_files = version_split(manifest, Path(data_dir))
+    val = decode_for(manifest, val_files, "validation pages")
+    if len(val) == 0:
+        raise CalibrationError(f"{data_dir}: no readable validation pages")
+    session = make_session(version_dir / manifest.onnx_file)
+    (probs,) = run_outputs(
+        session, manifest, val.images, [manifest.outputs["probs"]], desc="score validation"
+    )
+    report_dir = version_dir / "report"
+    temperature, thresholds, metrics = finalize_confidence(
+        probs, val.labels, manifest.class_names, report_dir, target, kind="probs"
+    )
+    merged = {**manifest.metrics, "confidence": {**metrics, "scored_on": "fp32"}}
+    update = {"temperature": temperature, "thresholds": thresholds, "metrics": merged}
+    write_manifest(version_dir, manifest.model_copy(update=update))
+    return retarget(version_dir, target)  # on the INT8 scores when INT8 is what the worker loads

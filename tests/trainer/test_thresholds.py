@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from docsort.cli import app
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest, sha256_file
 from tests.support.tiny_model import make_tiny_model
@@ -175,3 +177,20 @@ def test_default_minimum_pages_per_class_follows_the_target() -> None:
     assert default_min_class_pages(0.995) == 200
     assert default_min_class_pages(0.99) == 100
     assert default_min_class_pages(0.9) == 50
+
+
+def test_models_retarget_command_prints_and_stores_new_thresholds(tmp_path: Path) -> None:
+    version_dir = make_tiny_model(tmp_path)
+    probs, labels = noisy_scores(500, 2, seed=21, skill=3.0)
+    finalize_confidence(np.log(probs), labels, ["dark", "light"], version_dir / "report", target=0.995)
+    result = CliRunner().invoke(
+        app,
+        ["models", "retarget", str(version_dir), "--auto-accuracy", "0.98", "--refit-temperature", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output.strip().splitlines()[-1])
+    manifest = load_manifest(version_dir)
+    assert printed["thresholds"] == manifest.thresholds.model_dump()
+    assert manifest.thresholds.target_auto_accuracy == 0.98
+    assert "target 98.00%: review" in result.output
+    assert manifest.temperature == pytest.approx(manifest.metrics["confidence"]["calibration"]["temperature"])
