@@ -1,0 +1,73 @@
+"""Images are served only from the review directory: no path in the database can reach another file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from review.files import review_file
+from review.settings import ReviewSettings
+from schema.models import Page, RoutingDecision
+from tests.review.conftest import login
+from tests.review.factory import make_item, make_operator
+
+
+def test_page_and_cam_images_are_served_to_a_logged_in_operator(
+    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    with sessions() as s:
+        make_operator(s, "alice")
+        item = make_item(s, rsettings)
+    login(client, "alice")
+    page = client.get(f"/items/{item.prediction_id}/page.png")
+    cam = client.get(f"/items/{item.prediction_id}/cam.png")
+    assert (page.status_code, page.headers["content-type"]) == (200, "image/png")
+    assert page.content == item.image_path.read_bytes()
+    assert cam.content == item.cam_path.read_bytes()
+
+
+def test_image_paths_outside_the_review_dir_are_not_served(
+    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG not for operators")
+    review_dir = rsettings.dir("review")
+    link = review_dir / "link.png"
+    os.symlink(secret, link)
+    with sessions() as s:
+        make_operator(s, "alice")
+        item = make_item(s, rsettings)
+    login(client, "alice")
+    for stored in [str(secret), f"{review_dir}/../secret.png", "../secret.png", str(link), "/etc/passwd"]:
+        with sessions() as s:
+            s.get(Page, item.page_id).image_path = stored  # type: ignore[union-attr]
+            decision = s.query(RoutingDecision).filter_by(prediction_id=item.prediction_id).one()
+            decision.cam_path = stored
+            s.commit()
+        for which in ("page", "cam"):
+            response = client.get(f"/items/{item.prediction_id}/{which}.png")
+            assert response.status_code == 404, (stored, which)
+            assert b"not for operators" not in response.content
+
+
+def test_review_file_accepts_relative_paths_inside_and_refuses_the_rest(tmp_path: Path) -> None:
+    root = tmp_path / "review"
+    (root / "pages").mkdir(parents=True)
+    inside = root / "pages" / "a.png"
+    inside.write_bytes(b"png")
+    (root / "notes.txt").write_text("text")
+    assert review_file(root, "pages/a.png") == inside.resolve()
+    assert review_file(root, str(inside)) == inside.resolve()
+    for stored in [
+        None,
+        "",
+        "pages/missing.png",
+        "notes.txt",
+        "pages",
+        "pages/a.png\x00.txt",
+        "../review/../x.png",
+    ]:
+        assert review_file(root, stored) is None, stored
