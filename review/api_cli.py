@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import typer
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
-from review.api_keys import create_client, revoke_client, rotate_client
-from schema import db
-from schema.models import ApiClient
+import typer
+
 from worker.ingest.settings import get_ingest_settings
 from worker.ingest.signing import callback_secret
+
+if TYPE_CHECKING:  # database modules are imported when a command runs
+    from sqlalchemy.orm import Session, sessionmaker
 
 apikey_app = typer.Typer(help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True)
 
 
 def _sessions() -> sessionmaker[Session]:
+    from schema import db
+
     settings = get_ingest_settings()
     return db.make_sessionmaker(db.make_engine(settings.database_url))
 
@@ -29,6 +31,9 @@ def _print_key(name: str, key: str) -> None:
 @apikey_app.command("create")
 def create(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Make a client and print its key once."""
+    from review.api_keys import create_client
+    from schema import db
+
     with db.session_scope(_sessions()) as session:
         _client, key = create_client(session, name)
     _print_key(name, key)
@@ -37,6 +42,9 @@ def create(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("rotate")
 def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Give a client a new key (the old one stops working) and print it once."""
+    from review.api_keys import rotate_client
+    from schema import db
+
     with db.session_scope(_sessions()) as session:
         _client, key = rotate_client(session, name)
     _print_key(name, key)
@@ -45,6 +53,9 @@ def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Stop a client's key from working."""
+    from review.api_keys import revoke_client
+    from schema import db
+
     with db.session_scope(_sessions()) as session:
         revoke_client(session, name)
     typer.echo(f"revoked the key of {name}")
@@ -53,6 +64,11 @@ def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("list")
 def list_clients() -> None:
     """Clients, their key prefixes and whether they are revoked."""
+    from sqlalchemy import select
+
+    from schema import db
+    from schema.models import ApiClient
+
     with db.session_scope(_sessions()) as session:
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name)):
             state = f"revoked {client.revoked_at:%Y-%m-%d}" if client.revoked_at else "active"

@@ -71,3 +71,18 @@ def close_intake(made: Intake) -> None:
     made.sessions.kw["bind"].dispose()
     if isinstance(made.sender, CelerySender):
         made.sender.close()
+
+
+def activate_tiny_model(settings: IngestSettings) -> None:
+    """The tiny test model (dark/light) written into the models folder and made the active version."""
+    from tests.support.tiny_model import make_tiny_model
+    from worker.registry import activate
+
+    assert settings.models_dir is not None
+    make_tiny_model(settings.models_dir)
+    engine = db.make_engine(settings.database_url)
+    try:
+        with db.session_scope(db.make_sessionmaker(engine)) as session:
+            activate(session, settings.models_dir, "tiny", "1")
+    finally:
+        engine.dispose()

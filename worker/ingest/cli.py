@@ -7,26 +7,26 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from schema import db
-from schema.db import session_scope
-from schema.logs import configure_logging
-from worker.ingest.intake import Intake
-from worker.ingest.results import JobResult, PageOutcome, job_result
-from worker.ingest.sender import CelerySender
-from worker.ingest.settings import IngestSettings, get_ingest_settings
-from worker.ingest.staging import IntakeError
-from worker.ingest.submit import WaitTimedOut, submit_paths, wait_for_job
-from worker.ingest.watch import Watcher
+if TYPE_CHECKING:  # the commands import their modules when they run: `docsort --help` stays fast
+    from rich.table import Table
+
+    from worker.ingest.intake import Intake
+    from worker.ingest.results import JobResult, PageOutcome
+    from worker.ingest.settings import IngestSettings
 
 PAGE_FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
 
 
 def _intake(settings: IngestSettings) -> Intake:
+    from schema import db
+    from schema.logs import configure_logging
+    from worker.ingest.intake import Intake
+    from worker.ingest.sender import CelerySender
+
     configure_logging(settings.log_level, settings.log_format)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     return Intake(settings, sessions, CelerySender(settings.broker_url, settings.job_queue))
@@ -51,6 +51,9 @@ def watch(
     timeout: float = typer.Option(600.0, help="With --once: stop waiting for files to settle after this."),
 ) -> None:
     """Watch folders: take each file once it is complete, and send it for classification."""
+    from worker.ingest.settings import get_ingest_settings
+    from worker.ingest.watch import Watcher
+
     settings = get_ingest_settings()
     updates = {k: v for k, v in {"watch_settle_seconds": settle, "watch_rescan_seconds": rescan}.items() if v}
     if updates:
@@ -69,6 +72,8 @@ def watch(
 
 
 def _page_table(pages: list[PageOutcome]) -> Table:
+    from rich.table import Table
+
     table = Table(*PAGE_FIELDS)
     for p in pages:
         conf = "" if p.confidence is None else f"{p.confidence:.3f}"
@@ -82,6 +87,8 @@ def _print_pages(result: JobResult, as_json: bool) -> None:
         for page in result.pages:
             typer.echo(json.dumps(page.model_dump(include=set(PAGE_FIELDS))))
     else:
+        from rich.console import Console
+
         Console().print(_page_table(result.pages))
 
 
@@ -101,6 +108,9 @@ def submit(
     timeout: float = typer.Option(3600.0, help="With --wait: give up after this many seconds."),
 ) -> None:
     """Send files or folders as one job through the broker (the originals are left where they are)."""
+    from worker.ingest.settings import get_ingest_settings
+    from worker.ingest.submit import WaitTimedOut, submit_paths, wait_for_job
+
     settings = get_ingest_settings()
     intake = _intake(settings)
     result = submit_paths(intake, paths, callback_url=callback_url, progress=not as_json)
@@ -127,9 +137,14 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="The whole job as one JSON object."),
 ) -> None:
     """Show a job's state."""
+    from schema import db
+    from worker.ingest.results import job_result
+    from worker.ingest.settings import get_ingest_settings
+    from worker.ingest.staging import IntakeError
+
     settings = get_ingest_settings()
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
-    with session_scope(sessions) as session:
+    with db.session_scope(sessions) as session:
         result = job_result(session, job_id)
     if result is None:
         raise IntakeError(f"no job {job_id}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,15 +25,17 @@ class WaitTimedOut(IntakeError):
 
 
 def expand_paths(paths: Sequence[Path]) -> list[Path]:
-    """Every file named, folders walked (hidden and temporary names skipped), in a stable order."""
+    """Files as given; a folder's files recursively in sorted order (as ``docsort classify`` lists them),
+    hidden and temporary names skipped."""
     files: list[Path] = []
     for path in paths:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            for folder, dirs, names in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if not ignored_name(d))
-                files.extend(Path(folder) / n for n in sorted(names) if not ignored_name(n))
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if child.is_file() and not any(ignored_name(part) for part in rel.parts):
+                    files.append(child)
         else:
             raise IntakeError(f"{path}: no such file or folder")
     if not files:

@@ -1,0 +1,115 @@
+"""`docsort submit` and `docsort status` as real processes, through real Redis to a real `docsort worker`."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import redis
+from PIL import Image
+from sqlalchemy import func, select
+
+from schema import db
+from schema.models import Document, SubmissionJob
+from tests.ingest.conftest import activate_tiny_model
+from tests.ingest.support import DOCSORT, docsort_env, png_bytes, queued_document_ids
+from tests.support.worker_proc import StartWorker, docsort_worker  # noqa: F401  (fixture)
+from worker.ingest.settings import IngestSettings
+
+FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
+
+
+def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DOCSORT), *args], env=docsort_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _page(grey: int) -> Image.Image:
+    return Image.fromarray(np.full((64, 48, 3), grey, dtype=np.uint8), "RGB")
+
+
+def _batch(root: Path) -> Path:
+    folder = root / "batch"
+    (folder / "sub").mkdir(parents=True)
+    _page(0).save(folder / "dark.png")
+    _page(255).save(folder / "sub" / "light.jpg", quality=95)
+    _page(128).save(folder / "grey.png")
+    buf = io.BytesIO()
+    _page(0).save(buf, format="TIFF", save_all=True, append_images=[_page(255)])
+    (folder / "two.tif").write_bytes(buf.getvalue())
+    (folder / "broken.png").write_bytes(png_bytes(5)[:40])
+    (folder / "~lock.png").write_bytes(b"ignored")
+    return folder
+
+
+def test_submit_sends_one_job_through_the_broker_and_leaves_the_originals(
+    ingest_settings: IngestSettings, tmp_path: Path, rclient: redis.Redis
+) -> None:
+    folder = _batch(tmp_path)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    done = _run("submit", str(folder), str(folder / "dark.png"))
+    assert done.returncode == 0, done.stderr
+    job_id = done.stdout.split()[1].rstrip(":")
+    engine = db.make_engine(ingest_settings.database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as s:
+        job = s.get(SubmissionJob, job_id)
+        assert job is not None and job.source == "submit"
+        assert (job.n_documents, job.n_duplicate) == (6, 1)  # dark.png given twice
+        n_docs = s.scalar(select(func.count(Document.id)))
+        refs = sorted(s.scalars(select(Document.source_ref)))
+    engine.dispose()
+    assert n_docs == 5
+    assert refs == sorted(str(p) for p in before if p.name != "~lock.png")
+    assert len(queued_document_ids(rclient, ingest_settings.job_queue)) == 5
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+
+
+def test_submit_of_a_missing_path_names_it_and_sends_nothing(
+    ingest_settings: IngestSettings, tmp_path: Path, rclient: redis.Redis
+) -> None:
+    done = _run("submit", str(tmp_path / "nowhere"))
+    assert done.returncode == 2
+    assert f"{tmp_path / 'nowhere'}: no such file or folder" in done.stderr
+    assert queued_document_ids(rclient, ingest_settings.job_queue) == []
+
+
+@pytest.mark.slow
+def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_json(
+    ingest_settings: IngestSettings, docsort_worker: StartWorker, tmp_path: Path
+) -> None:
+    activate_tiny_model(ingest_settings)
+    assert ingest_settings.models_dir is not None
+    folder = _batch(tmp_path)
+    docsort_worker(ingest_settings, queue=ingest_settings.job_queue)
+    submitted = _run("submit", str(folder), "--wait", "--json", "--timeout", "90")
+    inline = _run(
+        "classify", str(folder), "--json", "--model", str(ingest_settings.models_dir / "tiny" / "1")
+    )
+    assert submitted.returncode == inline.returncode == 1, submitted.stderr  # broken.png failed in both
+    got = [json.loads(line) for line in submitted.stdout.splitlines()]
+    # (`docsort classify` may print log lines on stdout too: only its JSON lines are compared)
+    want = [json.loads(line) for line in inline.stdout.splitlines() if line.startswith("{")]
+    # submit skips temporary names (`~lock.png`) that classify, given them, reports as unreadable
+    assert [r["status"] for r in want if r["path"].endswith("~lock.png")] == ["error"]
+    want = [r for r in want if not r["path"].endswith("~lock.png")]
+    assert all(tuple(row) == FIELDS for row in got)
+    assert [(r["path"], r["page"], r["status"], r["label"], r["decision"]) for r in got] == [
+        (r["path"], r["page"], r["status"], r["label"], r["decision"]) for r in want
+    ]
+    assert [r["confidence"] for r in got] == pytest.approx([r["confidence"] for r in want], abs=1e-4)
+    labels = {(Path(r["path"]).name, r["page"]): (r["label"], r["decision"]) for r in got}
+    assert labels[("dark.png", 1)] == ("dark", "auto")
+    assert labels[("two.tif", 2)] == ("light", "auto")
+    assert labels[("grey.png", 1)][1] == "review"
+    broken = [r for r in got if r["status"] == "error"]
+    assert [Path(r["path"]).name for r in broken] == ["broken.png"] and broken[0]["error"]
+
+    job_id = _run("submit", str(folder / "dark.png"), "--json").stdout.strip()
+    status = _run("status", job_id)
+    assert status.returncode == 0
+    assert status.stdout.startswith(f"job {job_id}: done (1 files, 1 duplicate")
