@@ -9,6 +9,7 @@ import redis
 
 from schema import db
 from schema.settings import DocsortSettings
+from tests.support.worker_proc import docsort_worker  # noqa: F401  (the fixture, for this suite)
 from worker.ingest.intake import Intake
 from worker.ingest.sender import CelerySender
 from worker.ingest.settings import IngestSettings, get_ingest_settings

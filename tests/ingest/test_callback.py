@@ -3,6 +3,7 @@ and a final answer recorded on the job. A tiny HTTP receiver on 127.0.0.1 checks
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ from schema.db import session_scope
 from schema.models import SubmissionJob
 from tests.ingest.conftest import activate_tiny_model, close_intake, make_intake
 from tests.ingest.support import png_bytes, wait_until
-from tests.support.worker_proc import StartWorker, docsort_worker  # noqa: F401  (fixture)
+from tests.support.worker_proc import StartWorker
 from worker.ingest.intake import Intake
 from worker.ingest.settings import IngestSettings, get_ingest_settings
 from worker.ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body, verify_signature
@@ -127,7 +128,7 @@ def test_callback_is_signed_with_the_clients_secret_retried_with_backoff_and_rec
         callback_secret(cb_settings.secret_key, ""), hits[-1].body, hits[-1].signature
     )
     assert not verify_signature(secret, hits[-1].body + b" ", hits[-1].signature)
-    gaps = [b.at - a.at for a, b in zip(hits, hits[1:], strict=False)]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(hits)]
     assert gaps[0] >= 0.4 and gaps[1] >= 0.9, gaps  # 0.5 s, then 1 s: exponential backoff
 
     payload = json.loads(hits[-1].body)

@@ -17,7 +17,7 @@ from schema import db
 from schema.models import Document, SubmissionJob
 from tests.ingest.conftest import activate_tiny_model
 from tests.ingest.support import DOCSORT, docsort_env, png_bytes, queued_document_ids
-from tests.support.worker_proc import StartWorker, docsort_worker  # noqa: F401  (fixture)
+from tests.support.worker_proc import StartWorker
 from worker.ingest.settings import IngestSettings
 
 FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
