@@ -155,3 +155,10 @@ def test_prometheus_scrapes_the_workers_metrics_port(compose: dict[str, Any]) ->
         assert sd["names"] == [service] and sd["port"] == port
     mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
     assert (ROOT / mounted).resolve() == (DEPLOY / "prometheus" / "prometheus.yml").resolve()
+
+
+def test_deploy_guide_names_only_real_settings_and_every_profile(compose: dict[str, Any]) -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert sorted(env_names_in(guide) - setting_env_names()) == []
+    profiles = {p for service in compose["services"].values() for p in service.get("profiles", [])}
+    assert profiles and all(f"--profile {p}" in guide for p in profiles)
