@@ -144,3 +144,19 @@ def test_cli_stops_on_a_bad_size_naming_the_option(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "--size" in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_pages_render_with_pillows_font_where_no_system_font_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import docsort.synth_text as synth_text
+
+    def edges(page: np.ndarray) -> float:
+        return float((cv2.Canny(page, 80, 160) > 0).mean())
+
+    with_fonts = np.asarray(make_page(6, "text", 2, (200, 256)).image.convert("L"))
+    monkeypatch.setattr(synth_text, "available_fonts", lambda: ((), ()))
+    without = np.asarray(make_page(6, "text", 2, (200, 256)).image.convert("L"))
+    assert without.shape == with_fonts.shape
+    assert edges(without) > 0.5 * edges(with_fonts) > 0.02  # lines of text, in either font
+    assert not np.array_equal(without, with_fonts)  # drawn with another font
