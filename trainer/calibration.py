@@ -37,6 +37,7 @@ T_MIN, T_MAX = 0.05, 20.0
 PROB_FLOOR = 1e-12  # the worker's floor on probabilities before log (worker.inference.apply_temperature)
 SCORES_FILE = "confidence_scores.npz"
 INT8_SCORES_FILE = "confidence_scores.int8.npz"
+TRAINER_SCORES_FILE = "val_scores.json"  # written by trainer.publish: class_names, labels, probs, sources
 CALIBRATION_FILE = "calibration.json"
 RELIABILITY_PNG = "reliability.png"
 ScoreKind = Literal["logits", "probs"]
@@ -213,8 +214,15 @@ def save_scores(
 def load_scores(
     report_dir: Path, class_names: Sequence[str], variant: Literal["fp32", "int8"] = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores`)."""
+    """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores`).
+
+    Falls back to the trainer's ``val_scores.json`` (probabilities rounded to 7 decimals, so slightly
+    coarser for the most confident pages) for FP32 when calibration has not stored its own scores.
+    """
     path = Path(report_dir) / (SCORES_FILE if variant == "fp32" else INT8_SCORES_FILE)
+    trainer_scores = Path(report_dir) / TRAINER_SCORES_FILE
+    if not path.is_file() and variant == "fp32" and trainer_scores.is_file():
+        return _load_trainer_scores(trainer_scores, class_names)
     if not path.is_file():
         raise CalibrationError(
             f"{path}: no stored validation scores; they are written when a version is trained "
@@ -229,6 +237,24 @@ def load_scores(
         raise CalibrationError(
             f"{path}: scores are for classes {names}, the manifest has {list(class_names)}"
         )
+    return logits, check_labels(labels, logits.shape[0], logits.shape[1])
+
+
+def _load_trainer_scores(path: Path, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        probs, labels, names = (
+            np.asarray(raw["probs"], np.float64),
+            np.asarray(raw["labels"]),
+            raw["class_names"],
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CalibrationError(f"{path}: unreadable validation scores ({exc})") from exc
+    if list(names) != list(class_names):
+        raise CalibrationError(
+            f"{path}: scores are for classes {names}, the manifest has {list(class_names)}"
+        )
+    logits = as_logits(probs, "probs")
     return logits, check_labels(labels, logits.shape[0], logits.shape[1])
 
 
@@ -291,7 +317,7 @@ def calibrate_version(version_dir: Path | str, data_dir: Path | str, target: flo
 
     version_dir = Path(version_dir)
     manifest = load_manifest(version_dir)
-    _, val_files = version_split(manifest, Path(data_dir))
+    _, val_files = version_split(manifest, Path(data_dir), version_dir / "report")
     val = decode_for(manifest, val_files, "validation pages")
     if len(val) == 0:
         raise CalibrationError(f"{data_dir}: no readable validation pages")

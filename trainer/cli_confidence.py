@@ -159,7 +159,7 @@ def cluster_command(
         embedder = onnx_embedder(model)
     else:
         require_extra("train", "cluster")
-        embedder = keras_embedder(backbone, weights, image_size or None)
+        embedder = keras_embedder(backbone, weights, image_size or None, seed)
     result = cluster_folder(in_dir, out_dir, k, embedder, seed=seed, link=link)
     for c, size in enumerate(result.sizes(), start=1):
         typer.echo(f"cluster_{c:02d}: {size} pages  ({out_dir / f'cluster_{c:02d}.png'})")

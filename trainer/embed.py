@@ -52,8 +52,12 @@ def onnx_embedder(version_dir: Path) -> EmbedSpec:
     return embed, (spec.height, spec.width), spec.resize, spec.pad_value
 
 
-def keras_embedder(backbone: str, weights: str, image_size: int | None = None) -> EmbedSpec:
-    """Pooled features of a Keras backbone (``trainer.backbones``); needs TensorFlow."""
+def keras_embedder(backbone: str, weights: str, image_size: int | None = None, seed: int = 0) -> EmbedSpec:
+    """Pooled features of a Keras backbone (``trainer.backbones``); needs TensorFlow. ``seed`` fixes a
+    random initialisation (``weights="none"``)."""
+    from trainer.tfsetup import import_tensorflow
+
+    import_tensorflow(seed=seed)
     from trainer.backbones import DEFAULT_IMAGE_SIZE, build_classifier
 
     size = image_size or DEFAULT_IMAGE_SIZE.get(backbone, 224)

@@ -194,3 +194,20 @@ def test_models_retarget_command_prints_and_stores_new_thresholds(tmp_path: Path
     assert manifest.thresholds.target_auto_accuracy == 0.98
     assert "target 98.00%: review" in result.output
     assert manifest.temperature == pytest.approx(manifest.metrics["confidence"]["calibration"]["temperature"])
+
+
+def test_retarget_reads_the_trainers_val_scores_when_calibration_stored_none(tmp_path: Path) -> None:
+    version_dir = make_tiny_model(tmp_path)
+    probs, labels = noisy_scores(400, 2, seed=22, skill=3.0)
+    trainer_scores = {
+        "class_names": ["dark", "light"],
+        "labels": labels.tolist(),
+        "probs": np.round(probs, 7).tolist(),
+        "sources": [f"dark/{i}.png" for i in range(400)],
+        "pages": [1] * 400,
+    }
+    (version_dir / "report" / "val_scores.json").write_text(json.dumps(trainer_scores))
+    choice = retarget(version_dir, 0.98)
+    expected = choose_thresholds(np.round(probs, 7), labels, ["dark", "light"], 0.98)
+    assert choice.n_auto == expected.n_auto
+    assert load_manifest(version_dir).thresholds.target_auto_accuracy == 0.98
