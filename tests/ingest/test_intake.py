@@ -128,3 +128,20 @@ def test_classify_message_carries_ids_paths_and_on_done_as_the_worker_reads_them
     assert [d.path for d in job.documents] == [str(s.path) for s in staged]
     assert all(Path(d.path).is_file() and d.source == "submit" for d in job.documents)
     assert [d.document_id for d in job.documents] == [a.document_id for a in result.arrivals]
+
+
+def test_on_done_delete_is_sent_to_the_worker_and_a_duplicate_copy_is_deleted(
+    intake: Intake, tmp_path: Path, rclient: redis.Redis
+) -> None:
+    deleting = Intake(
+        intake.settings.model_copy(update={"on_done": "delete"}), intake.sessions, intake.sender
+    )
+    data = png_bytes(30)
+    first = stage_copy(_file(tmp_path, "d1.png", data), intake.area("watch"))
+    second = stage_copy(_file(tmp_path, "d2.png", data), intake.area("watch"))
+    deleting.take([first], source="watch", submitted_by="t")
+    deleting.take([second], source="watch", submitted_by="t")
+    jobs = [m["kwargs"]["job"] for m in raw_messages(rclient, intake.settings.job_queue)]
+    assert [j["on_done"] for j in jobs] == ["delete"]
+    assert first.path.exists() and not second.path.exists()
+    assert not (intake.settings.dir("archive") / "duplicates").exists()

@@ -14,7 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from schema import db
-from schema.models import Document, SubmissionJob
+from schema.models import Document, Page, Prediction, SubmissionJob
 from tests.ingest.conftest import activate_tiny_model
 from tests.ingest.support import DOCSORT, docsort_env, png_bytes, queued_document_ids
 from tests.support.worker_proc import StartWorker
@@ -113,3 +113,13 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
     status = _run("status", job_id)
     assert status.returncode == 0
     assert status.stdout.startswith(f"job {job_id}: done (1 files, 1 duplicate")
+    engine = db.make_engine(ingest_settings.database_url)
+    with db.session_scope(db.make_sessionmaker(engine)) as s:
+        n_predictions = s.scalar(
+            select(func.count(Prediction.id))
+            .join(Page, Prediction.page_id == Page.id)
+            .join(Document, Page.document_id == Document.id)
+            .where(Document.filename == "dark.png")
+        )
+    engine.dispose()
+    assert n_predictions == 1  # the same content submitted again is not classified again
