@@ -18,7 +18,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from starlette.requests import Request
 
 from worker.ingest.settings import IngestSettings
-from worker.ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy, stage_copy_stream
+from worker.ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy_stream
 from worker.ingest.watch import ignored_name
 
 
@@ -148,6 +148,21 @@ def resolve_paths(raw_paths: list[str], settings: IngestSettings) -> list[tuple[
     return files
 
 
+def _stage_shared(real: Path, given: str, area: Path, root: Path | None) -> Staged:
+    """Copy a shared file, checking again, on the opened file itself, that it lies under the root
+    (a path swapped for a symlink after it was checked is refused)."""
+    try:
+        fh = real.open("rb")
+    except OSError as exc:
+        raise IntakeError(f"{given}: cannot be read ({exc.strerror or exc})") from exc
+    with fh:
+        fd_link = Path(f"/proc/self/fd/{fh.fileno()}")  # Linux; elsewhere the checked path stands
+        opened = Path(os.path.realpath(fd_link)) if fd_link.exists() else real
+        if root is None or not opened.is_relative_to(root):
+            raise RequestRejected(400, f"{given}: path is outside the shared root")
+        return stage_copy_stream(fh, area, real.name, given)
+
+
 def stage_all(
     job: JobInput, files: list[tuple[Path, str]], area: Path, settings: IngestSettings
 ) -> list[Staged]:
@@ -160,8 +175,9 @@ def stage_all(
             staged.append(
                 stage_copy_stream(upload.file, area, name, name, limit=settings.api_max_upload_bytes)
             )
+        root = Path(os.path.realpath(settings.shared_root)) if settings.shared_root else None
         for real, given in files:
-            staged.append(stage_copy(real, area, source_ref=given))
+            staged.append(_stage_shared(real, given, area, root))
     except IntakeError as exc:
         for item in staged:
             item.path.unlink(missing_ok=True)
