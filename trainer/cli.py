@@ -1,9 +1,138 @@
-"""Commands of this package (added to ``docsort`` by ``register``)."""
+"""Commands of this package (added to ``docsort`` by ``register``): ``train`` and ``evaluate``.
+
+TensorFlow is imported inside ``train`` only; ``evaluate`` runs the exported ONNX model and needs none.
+"""
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
+from pathlib import Path
+
 import typer
+
+from docsort.extras import require_extra
+
+
+class Backbone(StrEnum):
+    small_cnn = "small-cnn"
+    vgg16 = "vgg16"
+    xception = "xception"
+
+
+class Resize(StrEnum):
+    letterbox = "letterbox"
+    stretch = "stretch"
+
+
+def train_command(
+    data_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="One subfolder per class."),
+    models_dir: Path = typer.Option(..., "--models-dir", help="Where models/<name>/<version>/ is written."),
+    name: str = typer.Option("docsort", "--name", help="Model name (a folder under --models-dir)."),
+    backbone: Backbone = typer.Option(Backbone.small_cnn, "--backbone", help="Network to train."),
+    image_size: int | None = typer.Option(
+        None,
+        "--image-size",
+        min=16,
+        help="Square input side [default: small-cnn 96, vgg16 224, xception 299].",
+    ),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="From scratch: all epochs; pretrained: head epochs [default: recipe]."
+    ),
+    fine_tune_epochs: int | None = typer.Option(
+        None, "--fine-tune-epochs", min=0, help="Pretrained only: epochs fine-tuning the top blocks."
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        help="imagenet | none | a weights file [default: none for small-cnn, else imagenet].",
+    ),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.01, max=0.9),
+    test_fraction: float = typer.Option(
+        0.0, "--test-fraction", min=0.0, max=0.9, help="Optional test split."
+    ),
+    seed: int = typer.Option(42, "--seed", help="Split, initialisation and shuffling seed."),
+    augment: bool = typer.Option(
+        True, "--augment/--no-augment", help="Document augmentation while training."
+    ),
+    resize: Resize = typer.Option(
+        Resize.letterbox, "--resize", help="Keep the aspect ratio (pad) or stretch."
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1),
+    learning_rate: float | None = typer.Option(None, "--learning-rate", min=0.0),
+    class_weights: bool = typer.Option(True, "--class-weights/--no-class-weights", help="Balance the loss."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for TensorFlow."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Keep decoded pages here between runs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train, evaluate and export a model version; the last line printed is its folder."""
+    require_extra("train", "train")
+    from schema.logs import configure_logging
+    from schema.settings import get_settings
+    from trainer.recipe import TrainOptions
+    from trainer.train import train
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    opts = TrainOptions(
+        data_dir=data_dir,
+        models_dir=models_dir,
+        name=name,
+        backbone=backbone.value,
+        image_size=image_size,
+        epochs=epochs,
+        fine_tune_epochs=fine_tune_epochs,
+        weights=weights,
+        learning_rate=learning_rate,
+        batch_size=batch_size,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        seed=seed,
+        augment=augment,
+        resize=resize.value,
+        class_weighting=class_weights,
+        threads=threads,
+        cache_dir=cache_dir,
+        progress=not quiet,
+    )
+    version_dir = train(opts)
+    _print_summary(version_dir)
+    typer.echo(str(version_dir))
+
+
+def _print_summary(version_dir: Path) -> None:
+    from schema.manifest import load_manifest
+
+    manifest = load_manifest(version_dir)
+    metrics, timing = manifest.metrics, manifest.training.extra.get("timing", {})
+    unreadable = manifest.training.extra.get("unreadable", 0)
+    typer.echo(
+        f"validation accuracy {metrics['accuracy']:.4f}, macro F1 {metrics['macro_f1']:.4f} "
+        f"on {metrics['n']} pages; {unreadable} unreadable file(s) skipped (report/unreadable.json); "
+        f"wall {timing.get('total_wall_seconds', 0):.0f} s, CPU {timing.get('cpu_seconds', 0):.0f} s"
+    )
+
+
+def evaluate_command(
+    data_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="One subfolder per class."),
+    model: Path = typer.Option(..., "--model", exists=True, file_okay=False, help="Model version folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object as the last line."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="ONNX Runtime threads."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run an exported model (ONNX Runtime) over a labelled folder and report its metrics."""
+    from trainer.evaluate import evaluate_folder
+    from trainer.metrics import format_report
+
+    report = evaluate_folder(data_dir, model, threads=threads, progress=not quiet)
+    typer.echo(format_report(report))
+    for item in report["unreadable"]:
+        typer.echo(f"unreadable: {item['path']}: {item['reason']}")
+    if as_json:
+        typer.echo(json.dumps(report))
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to ``app``."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)

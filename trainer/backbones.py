@@ -1,0 +1,176 @@
+"""Backbones and the classifier around them: normalisation in the graph, GAP → dropout → dense head.
+
+Every model takes float32 N×H×W×3 raw 0..255 pixels. The normalisation a backbone expects (VGG16's
+BGR mean subtraction, Xception's scaling to -1..1, the small CNN's 0..1) is the first layer of the
+graph, so the worker never needs to know which backbone it runs. The head is global average pooling,
+dropout and one dense layer, so the class activation map is exact: ``cam = features @ dense.kernel``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from trainer.errors import TrainerError
+
+BACKBONES = ("small-cnn", "vgg16", "xception")
+DEFAULT_IMAGE_SIZE = {"small-cnn": 96, "vgg16": 224, "xception": 299}
+MIN_IMAGE_SIZE = {"small-cnn": 16, "vgg16": 32, "xception": 71}
+# Layer-name prefixes of the top blocks that phase 2 fine-tunes.
+FINE_TUNE_PREFIXES = {"vgg16": ("block5_",), "xception": ("block13_", "block14_"), "small-cnn": ("stage4_",)}
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+SMALL_CNN_WIDTHS = (16, 32, 64, 128)
+
+
+@keras.saving.register_keras_serializable(package="docsort")
+class Normalize(layers.Layer):
+    """Raw 0..255 RGB to what the backbone expects: ``vgg16`` (BGR minus mean), ``xception``, ``unit``."""
+
+    def __init__(self, mode: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("vgg16", "xception", "unit"):
+            raise ValueError(f"unknown normalisation {mode!r}")
+        self.mode = mode
+
+    def call(self, x):
+        if self.mode == "vgg16":
+            return keras.ops.flip(x, axis=-1) - keras.ops.convert_to_tensor(VGG_MEAN_BGR, dtype=x.dtype)
+        if self.mode == "xception":
+            return x / 127.5 - 1.0
+        return x / 255.0
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "mode": self.mode}
+
+
+@dataclass
+class Classifier:
+    """The parts training and export need. ``model``: image → probs; ``features``: image → feature maps."""
+
+    name: str
+    model: keras.Model
+    features: keras.Model
+    pooled: keras.Model
+    head: keras.Model
+    dense: layers.Dense
+    image_size: tuple[int, int]
+
+    @property
+    def cam_shape(self) -> tuple[int, int]:
+        shape = self.features.output.shape
+        return int(shape[1]), int(shape[2])
+
+
+def _conv_bn(x, filters: int, name: str, *, separable: bool, strides: int = 1):
+    if separable:
+        x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_sepconv")(x)
+    else:
+        x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def small_cnn(
+    inputs, widths: tuple[int, ...] = SMALL_CNN_WIDTHS, separable: bool = False, residual: bool = False
+):
+    """A compact CNN for CPUs: a strided 3×3 stem, then stages of two 3×3 conv/BN/ReLU layers
+    (optionally depthwise-separable, optionally with a residual shortcut), max-pooling between stages."""
+    x = _conv_bn(inputs, widths[0], "stem", separable=False, strides=2)
+    for index, width in enumerate(widths, start=1):
+        name = f"stage{index}"
+        if index > 1:
+            x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+        shortcut = x
+        x = _conv_bn(x, width, f"{name}_a", separable=separable)
+        x = _conv_bn(x, width, f"{name}_b", separable=separable)
+        if residual:
+            if shortcut.shape[-1] != width:
+                shortcut = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_proj")(shortcut)
+                shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+            x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return x
+
+
+def _backbone(name: str, size: tuple[int, int], weights: str | None) -> keras.Model:
+    image = keras.Input((size[0], size[1], 3), name="image", dtype="float32")
+    if name == "small-cnn":
+        out = small_cnn(Normalize("unit", name="normalize")(image))
+        model = keras.Model(image, out, name="small_cnn")
+        if weights:
+            model.load_weights(weights)
+        return model
+    app = keras.applications.VGG16 if name == "vgg16" else keras.applications.Xception
+    base = app(include_top=False, weights=weights, input_shape=(size[0], size[1], 3))
+    out = base(Normalize(name, name="normalize")(image))
+    return keras.Model(image, out, name=name)
+
+
+def resolve_weights(weights: str) -> str | None:
+    """``imagenet`` (Keras's download), ``none`` (random init) or the path of a weights file."""
+    if weights == "none":
+        return None
+    if weights == "imagenet":
+        return "imagenet"
+    path = Path(weights)
+    if not path.is_file():
+        raise TrainerError(f"--weights {weights}: not 'imagenet', 'none' or an existing weights file")
+    return str(path)
+
+
+def build_classifier(
+    backbone: str,
+    image_size: int | tuple[int, int],
+    n_classes: int,
+    weights: str = "none",
+    dropout: float = 0.3,
+) -> Classifier:
+    if backbone not in BACKBONES:
+        raise TrainerError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    if min(size) < MIN_IMAGE_SIZE[backbone]:
+        raise TrainerError(
+            f"{backbone} needs an input of at least {MIN_IMAGE_SIZE[backbone]} pixels, got {size}"
+        )
+    resolved = resolve_weights(weights)
+    if backbone == "small-cnn" and resolved == "imagenet":
+        raise TrainerError("small-cnn has no ImageNet weights: use --weights none or a weights file")
+    try:
+        features = _backbone(backbone, size, resolved)
+    except (OSError, ValueError) as exc:
+        raise TrainerError(f"cannot build {backbone} with weights {weights!r}: {exc}") from exc
+    channels = int(features.output.shape[-1])
+    vector = keras.Input((channels,), name="pooled")
+    dense = layers.Dense(n_classes, name="logits")
+    head_out = layers.Softmax(name="probs")(dense(layers.Dropout(dropout, name="dropout")(vector)))
+    head = keras.Model(vector, head_out, name="head")
+    image = keras.Input((size[0], size[1], 3), name="image", dtype="float32")
+    pooled_out = layers.GlobalAveragePooling2D(name="gap")(features(image))
+    pooled = keras.Model(image, pooled_out, name="pooled_features")
+    model = keras.Model(image, head(pooled_out), name=f"docsort_{backbone.replace('-', '_')}")
+    return Classifier(backbone, model, features, pooled, head, dense, size)
+
+
+def set_fine_tune(clf: Classifier, trainable_top: bool) -> int:
+    """Freeze the backbone except its top blocks (``trainable_top``) or entirely; BatchNorm stays frozen
+    in pretrained backbones. Returns the number of trainable backbone layers."""
+    prefixes = FINE_TUNE_PREFIXES[clf.name]
+    clf.features.trainable = True
+    count = 0
+    for layer in _leaf_layers(clf.features):
+        top = any(layer.name.startswith(p) for p in prefixes)
+        layer.trainable = trainable_top and top and not isinstance(layer, layers.BatchNormalization)
+        count += int(layer.trainable and bool(layer.weights))
+    return count
+
+
+def _leaf_layers(model: keras.Model) -> list[layers.Layer]:
+    out: list[layers.Layer] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            out += _leaf_layers(layer)
+        else:
+            out.append(layer)
+    return out

@@ -1,0 +1,71 @@
+"""``docsort evaluate``: run an exported model (ONNX Runtime, no TensorFlow) over a labelled folder.
+
+Pages are decoded and resized by :mod:`worker.imaging` with the manifest's input spec, exactly as the
+worker does; each page of a multi-page file counts as one example with its folder's label.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from schema.logs import get_logger
+from schema.manifest import load_manifest
+from trainer.data import scan_folder
+from trainer.metrics import classification_report
+from trainer.onnxrun import onnx_session, run_onnx
+from worker.imaging import UnreadableImage, load_model_inputs
+
+log = get_logger(__name__)
+
+
+def evaluate_folder(
+    data_dir: Path | str,
+    version_dir: Path | str,
+    *,
+    batch_size: int = 64,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Metrics of the model in ``version_dir`` on ``data_dir/<class>/...``; unreadable files are listed."""
+    started = time.perf_counter()
+    version_dir = Path(version_dir)
+    manifest = load_manifest(version_dir)
+    scan = scan_folder(data_dir, class_names=manifest.class_names)
+    session = onnx_session(manifest.model_file(version_dir), threads)
+    size = (manifest.input.height, manifest.input.width)
+    labels: list[int] = []
+    probs: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    unreadable: list[dict[str, str]] = []
+
+    def flush() -> None:
+        if pending:
+            scores, _ = run_onnx(session, np.stack(pending), batch_size)
+            probs.append(scores)
+            pending.clear()
+
+    for item in tqdm(scan.files, desc="evaluate", disable=not progress, leave=False):
+        try:
+            pages = load_model_inputs(item.path, size, manifest.input.resize, manifest.input.pad_value)
+        except UnreadableImage as exc:
+            log.warning("unreadable_file_skipped", path=str(item.path), reason=exc.reason)
+            unreadable.append({"path": str(item.path), "reason": exc.reason})
+            continue
+        pending.extend(pages)
+        labels.extend([item.label] * len(pages))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    n_classes = len(manifest.class_names)
+    all_probs = np.concatenate(probs) if probs else np.zeros((0, n_classes), np.float32)
+    report = classification_report(np.asarray(labels, np.int64), all_probs, manifest.class_names)
+    report["unreadable"] = unreadable
+    report["model"] = {"name": manifest.name, "version": manifest.version, "path": str(version_dir)}
+    report["data_dir"] = str(Path(data_dir))
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
