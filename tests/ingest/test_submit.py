@@ -123,3 +123,14 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
         )
     engine.dispose()
     assert n_predictions == 1  # the same content submitted again is not classified again
+
+
+def test_submit_and_status_on_an_unmigrated_database_say_to_upgrade_it(
+    ingest_settings: IngestSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCSORT_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    (tmp_path / "a.png").write_bytes(png_bytes(1))
+    for args in (("submit", str(tmp_path / "a.png")), ("status", "some-job")):
+        done = _run(*args)
+        assert done.returncode == 2
+        assert done.stderr.strip() == "error: the database is at revision none: run `docsort db upgrade`"

@@ -21,6 +21,21 @@ if TYPE_CHECKING:  # the commands import their modules when they run: `docsort -
 PAGE_FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
 
 
+def _check_database(settings: IngestSettings) -> None:
+    """Stop with one clear line when the database is unreachable or not migrated."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from schema import db
+    from worker.ingest.staging import IntakeError
+
+    try:
+        current = db.current_revision(settings.database_url)
+    except SQLAlchemyError as exc:
+        raise IntakeError(f"the database cannot be reached: {getattr(exc, 'orig', exc)}") from exc
+    if current != db.head_revision():
+        raise IntakeError(f"the database is at revision {current or 'none'}: run `docsort db upgrade`")
+
+
 def _intake(settings: IngestSettings) -> Intake:
     from schema import db
     from schema.logs import configure_logging
@@ -28,6 +43,7 @@ def _intake(settings: IngestSettings) -> Intake:
     from worker.ingest.sender import CelerySender
 
     configure_logging(settings.log_level, settings.log_format)
+    _check_database(settings)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     return Intake(settings, sessions, CelerySender(settings.broker_url, settings.job_queue))
 
@@ -143,6 +159,7 @@ def status(
     from worker.ingest.staging import IntakeError
 
     settings = get_ingest_settings()
+    _check_database(settings)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with db.session_scope(sessions) as session:
         result = job_result(session, job_id)
