@@ -38,6 +38,7 @@ STYLE: Any = {
     "legend.frameon": False,
 }
 SIZE = (6.4, 2.8)
+WIDE = (12.8, 3.0)
 
 
 def _svg(draw: Callable[[Figure], None], size: tuple[float, float] = SIZE) -> bytes:
@@ -90,9 +91,9 @@ def throughput(board: Dashboard) -> bytes:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(axis="x", visible=False)
         _hour_ticks(ax, board)
-        ax.legend(loc="upper left", ncols=4, fontsize=8, bbox_to_anchor=(0, 1.16))
+        ax.legend(loc="lower left", ncols=4, fontsize=8, bbox_to_anchor=(0, 1.0))
 
-    return _svg(draw)
+    return _svg(draw, WIDE)
 
 
 def review_rate(board: Dashboard) -> bytes:

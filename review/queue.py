@@ -59,6 +59,7 @@ class QueueSummary:
     """Counts over the whole queue (not only the filtered part) and the values the filters offer."""
 
     total: int = 0
+    held: int = 0
     oldest: datetime | None = None
     per_label: Counter[str] = field(default_factory=Counter)
     sources: list[str] = field(default_factory=list)
@@ -147,9 +148,12 @@ def list_pending(
     return items, int(count)
 
 
-def summarize(session: Session) -> QueueSummary:
-    """Totals of the whole queue, per predicted class, and the sources and versions present."""
+def summarize(session: Session, now: datetime) -> QueueSummary:
+    """Totals of the whole queue (and how much of it operators hold now), per predicted class, and the
+    sources and versions present."""
     summary = QueueSummary()
+    live = and_(ReviewClaim.prediction_id == Prediction.id, ReviewClaim.expires_at > now)
+    summary.held = session.scalar(pending_select(func.count(Prediction.id)).join(ReviewClaim, live)) or 0
     rows = session.execute(
         pending_select(
             Prediction.label,

@@ -133,4 +133,5 @@
   if (form) setupItem(form);
   var table = document.querySelector("table.queue");
   if (table) setupQueue(table);
+  document.documentElement.dataset.keys = "ready";  // shortcuts are live (tests wait for this)
 })();

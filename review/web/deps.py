@@ -19,6 +19,17 @@ from review.timefmt import age_text, as_utc, now_utc
 from schema.models import Operator
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# Operator pages load nothing from elsewhere and may not be framed (clickjacking on the decide buttons).
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 OPERATOR_KEY = "operator_id"
 CSRF_FIELD = "csrf_token"
 
@@ -113,4 +124,6 @@ def render(
 ) -> Response:
     """A page from ``templates/``, with the CSRF token, the operator and the time."""
     base = {"csrf_token": csrf_token(request.session), "operator": operator, "now": now_utc()}
-    return templates.TemplateResponse(request, name, {**base, **(context or {})}, status_code=status_code)
+    return templates.TemplateResponse(
+        request, name, {**base, **(context or {})}, status_code=status_code, headers=PAGE_HEADERS
+    )

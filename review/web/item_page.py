@@ -48,7 +48,8 @@ def item_page(
     if item.review is None:
         ttl = timedelta(seconds=settings_of(request).review_claim_seconds)
         held = claim(session, prediction_id, operator.id, now, ttl)
-    previous, following = neighbours(open_ids(session, filters, operator.id, now), prediction_id)
+    ids = open_ids(session, filters, operator.id, now)
+    previous, following = neighbours(ids, prediction_id)
     context = {
         "item": item,
         "claim": held,
@@ -59,6 +60,8 @@ def item_page(
         "next_url": _with_query(f"/items/{following}", filters) if following else None,
         "queue_url": _with_query("/queue", filters),
         "flash": request.session.pop(FLASH_KEY, None),
+        "position": ids.index(prediction_id) + 1 if prediction_id in ids else None,
+        "open_count": len(ids),
     }
     return render(request, "item.html", context, operator=operator)
 

@@ -38,7 +38,7 @@ def queue_page(
 ) -> Response:
     now = now_utc()
     items, count = list_pending(session, filters, now, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
-    summary = summarize(session)
+    summary = summarize(session, now)
     pages = max(1, -(-count // PAGE_SIZE))
     context = {
         "items": items,

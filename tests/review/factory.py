@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy.orm import Session
 
 from review.security import create_operator
@@ -33,30 +34,62 @@ class Item:
 
 
 def page_png(path: Path, label: str, shade: int, size: tuple[int, int] = (240, 320)) -> Path:
-    """A small page-like PNG: a grey sheet with a title bar and text lines."""
-    image = Image.new("RGB", size, (shade, shade, shade))
-    draw = ImageDraw.Draw(image)
+    """A page-like PNG: paper of the given shade, a letterhead, a title, text lines and a boxed table."""
     w, h = size
-    draw.rectangle([16, 16, w - 16, 44], fill=(40, 60, 90))
-    draw.text((22, 24), label.upper(), fill=(255, 255, 255))
-    for y in range(60, h - 30, 14):
-        draw.line([20, y, w - 20 - (y * 7) % 60, y], fill=(90, 90, 90), width=2)
+    image = Image.new("RGB", size, (shade, shade, max(0, shade - 6)))
+    draw = ImageDraw.Draw(image)
+    u = w / 240  # drawing unit: the layout scales with the page
+    ink = (55, 60, 68)
+    draw.rectangle([16 * u, 14 * u, 64 * u, 34 * u], fill=(47, 95, 179))
+    for i in range(3):
+        draw.line(
+            [150 * u, (16 + 6 * i) * u, (222 - 14 * i) * u, (16 + 6 * i) * u],
+            fill=ink,
+            width=max(1, round(u)),
+        )
+    title = ImageFont.load_default(size=max(10, round(12 * u)))
+    draw.text((16 * u, 46 * u), label.upper(), fill=(25, 30, 38), font=title)
+    y = 70 * u
+    while y < h * 0.55:
+        draw.line(
+            [16 * u, y, (224 - (y // u * 7) % 70) * u, y], fill=(120, 124, 130), width=max(1, round(1.5 * u))
+        )
+        y += 9 * u
+    top, rows = h * 0.6, 5
+    for r in range(rows + 1):
+        yy = top + r * 14 * u
+        draw.line([16 * u, yy, 224 * u, yy], fill=(150, 154, 160), width=1)
+    for xx in (16, 120, 170, 224):
+        draw.line([xx * u, top, xx * u, top + rows * 14 * u], fill=(150, 154, 160), width=1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    image.save(path, optimize=False, compress_level=1)
     return path
 
 
+def _jet(v: np.ndarray) -> np.ndarray:
+    """A blue-cyan-yellow-red colour ramp for values in 0..1."""
+    r = np.clip(1.5 - np.abs(4 * v - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * v - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * v - 1), 0, 1)
+    return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+
+
 def cam_png(path: Path, page: Path) -> Path:
-    """The page with a warm blob over its upper half, as a CAM overlay looks."""
+    """The page under a smooth heat map that is hottest on its title and table, as a CAM overlay looks."""
     base = Image.open(page).convert("RGB")
-    heat = Image.new("RGB", base.size, (0, 0, 160))
-    draw = ImageDraw.Draw(heat)
     w, h = base.size
-    for i, color in enumerate([(40, 120, 255), (60, 220, 120), (250, 220, 40), (240, 60, 30)]):
-        pad = 18 * i
-        draw.ellipse([20 + pad, 20 + pad, w - 20 - pad, h // 2 + 30 - pad // 2], fill=color)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    heat = np.zeros((h, w), np.float32)
+    for cx, cy, sx, sy, weight in [
+        (0.25, 0.18, 0.22, 0.08, 1.0),
+        (0.5, 0.7, 0.35, 0.1, 0.8),
+        (0.8, 0.1, 0.1, 0.05, 0.5),
+    ]:
+        heat += weight * np.exp(-(((xx / w - cx) / sx) ** 2 + ((yy / h - cy) / sy) ** 2))
+    heat /= heat.max()
+    overlay = Image.fromarray(_jet(heat))
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.blend(base, heat, 0.45).save(path)
+    Image.blend(base, overlay, 0.45).save(path, compress_level=1)
     return path
 
 
@@ -73,13 +106,14 @@ def make_item(
     waiting_for: timedelta = timedelta(minutes=10),
     page_count: int = 1,
     page_number: int = 1,
+    size: tuple[int, int] = (240, 320),
 ) -> Item:
     """One pending review item; commits."""
     n = next(_counter)
     scores = scores or {"invoice": 0.48, "letter": 0.41, "form": 0.11}
     sha = hashlib.sha256(f"page-{n}-{datetime.now(UTC).isoformat()}".encode()).hexdigest()
     review_dir = settings.dir("review")
-    image = page_png(review_dir / "pages" / f"{sha[:12]}.png", label, 235 - (n * 17) % 60)
+    image = page_png(review_dir / "pages" / f"{sha[:12]}.png", label, 250 - (n * 7) % 18, size)
     cam = cam_png(review_dir / "cam" / f"{sha[:12]}.png", image)
     original = settings.dir("archive") / f"{sha}.png"
     shutil.copyfile(image, original)

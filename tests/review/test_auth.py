@@ -151,3 +151,10 @@ def test_token_of_another_session_is_refused(
         assert bob_token != alice_token
         data = {"label": "letter", "action": "decide", "csrf_token": alice_token}
         assert bob.post(f"/items/{item.prediction_id}/decide", data=data).status_code == 403
+
+
+def test_operator_pages_forbid_framing_and_foreign_scripts(client: TestClient) -> None:
+    headers = client.get("/login").headers
+    assert headers["x-frame-options"] == "DENY"
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
