@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -33,6 +34,9 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     workers: int = typer.Option(1, min=1, max=64, help="Server processes."),
     proxy_headers: bool = typer.Option(False, help="Trust X-Forwarded-* headers (behind a reverse proxy)."),
+    forwarded_allow_ips: str | None = typer.Option(
+        None, help="Proxy addresses whose X-Forwarded-* headers are trusted (comma-separated, or *)."
+    ),
 ) -> None:
     """Serve the review web page and the jobs API."""
     import uvicorn
@@ -42,20 +46,19 @@ def serve(
     settings.ensure_dirs()
     _require_migrated(settings.database_url)
     typer.echo(f"docsort review on http://{host}:{port}/ (jobs API under /v1)")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "proxy_headers": proxy_headers,
+        "forwarded_allow_ips": forwarded_allow_ips,
+        "log_config": None,
+    }
     if workers == 1:
         from review.app import create_app
 
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=proxy_headers, log_config=None)
-    else:
-        uvicorn.run(
-            "review.app:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            proxy_headers=proxy_headers,
-            log_config=None,
-        )
+        uvicorn.run(create_app(settings), **options)
+    else:  # each process builds its own app (and database pool) from the environment
+        uvicorn.run("review.app:create_app", factory=True, workers=workers, **options)
 
 
 def _read_password(name: str, from_stdin: bool) -> str:
