@@ -85,7 +85,7 @@ class NewDocument:
 
 
 class Intake:
-    """Records arrivals and sends their jobs. One per process; safe to use from one thread at a time."""
+    """Records arrivals and sends their jobs. Holds no state of its own: threads may share one."""
 
     def __init__(self, settings: IngestSettings, sessions: sessionmaker[Session], sender: JobSender) -> None:
         self.settings = settings
