@@ -135,13 +135,15 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
     outcome = JobOutcome(documents=len(works), already_done=sum(1 for w in works if w.finished))
     decoded = decode_all(ctx, works, model)
     scores = infer(model, [doc for _, doc in decoded])
-    for (work, doc), doc_scores in zip(decoded, scores, strict=True):
-        kinds = record_document(ctx, work, doc, doc_scores, model)
-        outcome.pages += len(kinds)
-        outcome.auto += sum(1 for k in kinds if k.value == "auto")
-        outcome.review += sum(1 for k in kinds if k.value == "review")
+    ready = {id(work): (doc, doc_scores) for (work, doc), doc_scores in zip(decoded, scores, strict=True)}
     rules = RoutingRules.load(ctx.settings.routes_file)
-    for work in works:
+    for work in works:  # document by document: recorded, delivered, its file finished
+        if id(work) in ready:
+            doc, doc_scores = ready.pop(id(work))
+            kinds = record_document(ctx, work, doc, doc_scores, model)
+            outcome.pages += len(kinds)
+            outcome.auto += sum(1 for k in kinds if k.value == "auto")
+            outcome.review += sum(1 for k in kinds if k.value == "review")
         deliver_pending(ctx, work, rules)
         finish_file(ctx, work, job.on_done)
     outcome.failed = _count_failed(ctx, works)

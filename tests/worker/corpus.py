@@ -108,7 +108,7 @@ def good_files() -> dict[str, tuple[bytes, Case]]:
             _multi("PDF", [BLACK, WHITE], resolution=72.0),
             Case("multi-page pdf", 2, ("dark", "light")),
         ),
-        "png-named.jpg": (_save(black, "PNG"), Case("mislabelled extension, readable", 1, ("dark",))),
+        "png-named.jpg": (_save(white, "PNG"), Case("mislabelled extension, readable", 1, ("light",))),
         "animated.gif": (_multi("GIF", [WHITE, BLACK]), Case("animated gif: one page", 1, ("light",))),
     }
 
