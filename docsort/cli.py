@@ -21,6 +21,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "docsort.db_cli",
     "docsort.synth_cli",
+    "docsort.demo_cli",
     "trainer.cli",
     "worker.cli",
     "worker.ingest.cli",
