@@ -64,6 +64,7 @@ def train_command(
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for TensorFlow."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Keep decoded pages here between runs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 model (trainer.quantize)."),
 ) -> None:
     """Train, evaluate and export a model version; the last line printed is its folder."""
     require_extra("train", "train")
@@ -96,6 +97,10 @@ def train_command(
         progress=not quiet,
     )
     version_dir = train(opts)
+    if int8:  # INT8 beside FP32, calibrated on this run's training pages; the manifest says which to load
+        from trainer.quantize import quantize_version
+
+        typer.echo(f"INT8: {quantize_version(version_dir, data_dir, progress=not quiet).note}")
     _print_summary(version_dir)
     typer.echo(str(version_dir))
 

@@ -194,6 +194,13 @@ def publish_version(
             },
         ),
     )
+    # Confidence (trainer.calibration): temperature and review thresholds for 99.5% accuracy of the
+    # automatically routed pages, fitted on the validation scores; retarget later without training.
+    from trainer.calibration import finalize_confidence
+
+    manifest.temperature, manifest.thresholds, manifest.metrics["confidence"] = finalize_confidence(
+        val_probs, data.val.labels, names, report, kind="probs"
+    )
     target = rename_into_place(build_dir, models_dir, manifest)
     log.info(
         "model_published",

@@ -162,3 +162,17 @@ def test_cluster_command_writes_folders_and_sheets(
     assert sum(len(list((out / name).iterdir())) for name in folders) == 24
     linked = next((out / "cluster_01").iterdir())
     assert linked.stat().st_nlink == 2  # a hard link to the original, not a copy
+
+
+def test_cluster_with_a_keras_backbone_places_every_page(
+    tmp_path: Path, unlabelled: tuple[Path, dict[str, int]]
+) -> None:
+    root, _ = unlabelled
+    out = tmp_path / "clusters"
+    args = ["cluster", str(root), "--k", "2", str(out), "--backbone", "small-cnn", "--weights", "none"]
+    result = CliRunner().invoke(app, [*args, "--image-size", "64"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "clusters.json").read_text())
+    assert sorted(summary["sizes"]) == sorted(len(list((out / f"cluster_0{i}").iterdir())) for i in (1, 2))
+    assert sum(summary["sizes"]) == 24 and min(summary["sizes"]) >= 1
+    assert len(summary["unreadable"]) == 1
