@@ -64,6 +64,13 @@ def evaluate_folder(
     n_classes = len(manifest.class_names)
     all_probs = np.concatenate(probs) if probs else np.zeros((0, n_classes), np.float32)
     report = classification_report(np.asarray(labels, np.int64), all_probs, manifest.class_names)
+    # Review rate and accuracy of the automatically routed pages at the manifest's temperature and thresholds.
+    from trainer.calibration import apply_temperature
+    from trainer.thresholds import decision_metrics
+
+    calibrated = apply_temperature(all_probs, manifest.temperature)
+    decided = decision_metrics(calibrated, np.asarray(labels), manifest.thresholds, manifest.class_names)
+    report.update({key: decided[key] for key in ("review_rate", "auto_accuracy", "n_auto")})
     report["unreadable"] = unreadable
     report["model"] = {"name": manifest.name, "version": manifest.version, "path": str(version_dir)}
     report["data_dir"] = str(Path(data_dir))

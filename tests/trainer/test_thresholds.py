@@ -211,3 +211,20 @@ def test_retarget_reads_the_trainers_val_scores_when_calibration_stored_none(tmp
     expected = choose_thresholds(np.round(probs, 7), labels, ["dark", "light"], 0.98)
     assert choice.n_auto == expected.n_auto
     assert load_manifest(version_dir).thresholds.target_auto_accuracy == 0.98
+
+
+def test_evaluate_reports_review_rate_and_auto_accuracy_at_the_model_thresholds(tmp_path: Path) -> None:
+    from PIL import Image
+
+    version_dir = make_tiny_model(tmp_path / "models", confidence=0.9)
+    data = tmp_path / "data"
+    for name, levels in (("dark", [0, 10, 20, 127]), ("light", [250, 240, 128, 230])):
+        (data / name).mkdir(parents=True)
+        for i, level in enumerate(levels):
+            Image.new("RGB", (20, 20), (level,) * 3).save(data / name / f"{i}.png")
+    result = CliRunner().invoke(app, ["evaluate", str(data), "--model", str(version_dir), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["n"] == 8 and report["n_auto"] == 6  # the two mid-grey pages go to review
+    assert report["review_rate"] == pytest.approx(2 / 8)
+    assert report["auto_accuracy"] == 1.0
