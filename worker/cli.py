@@ -15,9 +15,12 @@ models_app = typer.Typer(help="Model versions: list, show, activate.", no_args_i
 
 
 def _settings():  # type: ignore[no-untyped-def]
+    from schema.logs import configure_logging
     from worker.settings import get_worker_settings
 
-    return get_worker_settings()
+    settings = get_worker_settings()
+    configure_logging(settings.log_level, settings.log_format)  # logs to stderr; stdout is for results
+    return settings
 
 
 @models_app.command("list")
@@ -105,10 +108,15 @@ def classify(
     batch_size: int = typer.Option(32, min=1, help="Most pages per ONNX Runtime run."),
 ) -> None:
     """Classify files in this process (no broker, no database). Exit code 1 if any file failed."""
+    from schema.logs import configure_logging
     from worker.classify import classify_paths
     from worker.decide import Policy
     from worker.inference import load_model
 
+    # No settings needed here (no database, no broker); logs go to stderr, quiet unless asked for.
+    configure_logging(
+        os.environ.get("DOCSORT_LOG_LEVEL", "WARNING"), os.environ.get("DOCSORT_LOG_FORMAT", "console")
+    )
     if provider not in ("cpu", "cuda", "auto"):
         raise typer.BadParameter("use cpu, cuda or auto", param_hint="--provider")
     loaded = load_model(model, provider, 0, batch_size)  # type: ignore[arg-type]
@@ -166,11 +174,11 @@ def worker(
     for key, value in options.items():
         if value is not None:
             os.environ[f"DOCSORT_{key}"] = str(value)
+    if os.environ.get("DOCSORT_METRICS_PORT", "0") not in ("", "0"):
+        _prepare_metrics_dir()  # before any metric exists: worker.metrics is imported below
     from worker.startup import check_ready, start_worker
 
     settings = check_ready()
-    if settings.metrics_port:
-        _prepare_metrics_dir()
     start_worker(settings, hostname, pool)
 
 

@@ -1,0 +1,64 @@
+"""The Celery task run in this process (no broker): invalid messages, unusable models, poison jobs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from schema.enums import DocumentState
+from schema.models import Document
+from tests.worker.conftest import write_page
+from worker import tasks
+from worker.process import WorkerContext
+from worker.settings import WorkerSettings
+
+
+@pytest.fixture
+def fresh_context(worker_settings: WorkerSettings, monkeypatch: pytest.MonkeyPatch) -> WorkerSettings:
+    monkeypatch.setattr(tasks, "_context", None)
+    return worker_settings
+
+
+def _documents(ctx: WorkerContext) -> list[Document]:
+    with ctx.sessions() as s:
+        return list(s.scalars(select(Document)))
+
+
+def test_task_with_unknown_model_records_failed_documents(
+    fresh_context: WorkerSettings, tmp_path: Path
+) -> None:
+    page = write_page(tmp_path / "p.png", 0)
+    job = {"documents": [{"path": str(page)}], "model_name": "nope"}
+    result = tasks.classify.apply(kwargs={"job": job}).get()
+    assert result["status"] == "failed" and "no active version of model nope" in result["reason"]
+    (doc,) = _documents(tasks.get_context())
+    assert doc.state == DocumentState.failed and "nope" in (doc.error or "")
+
+
+def test_task_refuses_invalid_message_without_records(fresh_context: WorkerSettings) -> None:
+    result = tasks.classify.apply(kwargs={"job": {"documents": []}}).get()
+    assert result["status"] == "invalid" and "documents" in result["error"]
+    assert _documents(tasks.get_context()) == []
+
+
+def test_task_accepts_job_fields_as_kwargs(fresh_context: WorkerSettings, tmp_path: Path) -> None:
+    page = write_page(tmp_path / "p.png", 255)
+    result = tasks.classify.apply(kwargs={"documents": [{"path": str(page)}], "on_done": "keep"}).get()
+    assert result["status"] == "ok" and result["auto"] == 1
+
+
+def test_job_whose_worker_died_too_often_is_failed_not_run_again(
+    fresh_context: WorkerSettings, redis_url: str, tmp_path: Path
+) -> None:
+    page = write_page(tmp_path / "p.png", 0)
+    task_id = f"test-{uuid.uuid4()}"
+    for _ in range(tasks.MAX_DELIVERIES):
+        tasks.count_delivery(task_id, 0)
+    result = tasks.classify.apply(kwargs={"job": {"documents": [{"path": str(page)}]}}, task_id=task_id).get()
+    assert result["status"] == "failed" and "died 3 times" in result["reason"]
+    (doc,) = _documents(tasks.get_context())
+    assert doc.state == DocumentState.failed
+    assert not page.exists()  # moved to the error area with its reason
