@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: install services lint typecheck test test-fast demo clean
 
@@ -33,8 +34,10 @@ test: install services lint typecheck
 test-fast: install services
 	$(PY) -m pytest -m "not slow and not faults" $(PYTEST_ARGS)
 
-demo: install services
-	$(VENV)/bin/docsort demo $(if $(ONCE),--once,)
+# The demo needs no service: it uses the local Redis if one answers, else starts a private redis-server
+# if one is installed, else runs the worker embedded in its own process (it says which).
+demo: install
+	$(VENV)/bin/docsort demo $(if $(ONCE),--once,) $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts docsort-data
