@@ -13,16 +13,13 @@ inbox, outbox, archive, error and review areas), ``training/`` (the labelled pag
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
-import shutil
 import signal
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,10 +37,19 @@ from docsort.demo_procs import (
     redis_answers,
     start_private_redis,
 )
-from docsort.demo_report import Outcomes, all_pages, collect, outcome_table, read_labels, review_threshold
-from docsort.synth import CLASSES, SynthOptions, generate
+from docsort.demo_report import (
+    Outcomes,
+    all_pages,
+    calibrated_review_rate,
+    collect,
+    outcome_table,
+    read_labels,
+    review_threshold,
+)
+from docsort.demo_setup import DemoOptions, DemoPaths, FileLogging, prepare_workdir
+from docsort.synth import SynthOptions, generate
 from schema import db
-from schema.logs import configure_logging, get_logger
+from schema.logs import get_logger
 from schema.manifest import ModelManifest
 
 if TYPE_CHECKING:
@@ -53,97 +59,8 @@ log = get_logger(__name__)
 MODEL_NAME = "small-cnn"
 OPERATOR = "demo"
 AREAS = ("models", "inbox", "processing", "outbox", "error", "archive", "review")
-MARKER = ".docsort-demo"
 STOP_ORDER = ("watch", "worker", "web", "train", "redis")
 STEPS = 8
-
-
-@dataclass(frozen=True)
-class DemoOptions:
-    workdir: Path = Path("docsort-data/demo")
-    once: bool = False
-    per_class: int = 60  # training pages per class
-    inbox_per_class: int = 10  # fresh pages per class dropped into the inbox
-    broken: int = 3  # unreadable files in the drop
-    page_size: tuple[int, int] = (200, 256)
-    classes: tuple[str, ...] = CLASSES
-    image_size: int = 64
-    epochs: int = 20
-    batch_size: int = 8
-    review_fraction: float = 0.2
-    broker_url: str = "redis://127.0.0.1:6379/0"
-    start_redis: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8000
-    timeout: float = 600.0
-    seed: int = 0
-
-
-class DemoPaths:
-    def __init__(self, workdir: Path) -> None:
-        self.workdir = workdir
-        self.training = workdir / "training"
-        self.drop = workdir / "drop"
-        self.labels = workdir / "inbox-labels.csv"
-        self.data = workdir / "data"
-        self.logs = workdir / "logs"
-        self.pid_file = workdir / "demo.pid"
-
-    def area(self, name: str) -> Path:
-        return self.data / name
-
-    @property
-    def database_url(self) -> str:
-        return f"sqlite:///{(self.data / 'docsort.db').as_posix()}"
-
-
-def _running_demo(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text().strip())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid if pid != os.getpid() else None
-
-
-def prepare_workdir(paths: DemoPaths) -> None:
-    """A fresh work folder: only a folder that a demo made (or an empty or new one) is emptied."""
-    workdir = paths.workdir
-    if workdir.exists():
-        if any(workdir.iterdir()) and not (workdir / MARKER).exists():
-            raise DemoError(
-                f"{workdir} is not empty and was not made by `docsort demo`: pick another --workdir"
-            )
-        if (pid := _running_demo(paths.pid_file)) is not None:
-            raise DemoError(f"a demo (pid {pid}) is running in {workdir}: stop it or pick another --workdir")
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True)
-    (workdir / MARKER).write_text("made by `docsort demo`; emptied by the next run\n")
-    paths.pid_file.write_text(str(os.getpid()))
-    paths.logs.mkdir()
-
-
-class _FileLogging:
-    """This process's structured logs go to a file while the demo runs (the console shows the steps)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.saved: list[logging.Handler] = []
-
-    def __enter__(self) -> _FileLogging:
-        root = logging.getLogger()
-        self.saved = root.handlers[:]
-        configure_logging("INFO", "json")
-        handler = logging.FileHandler(self.path, encoding="utf-8")
-        handler.setFormatter(root.handlers[0].formatter)
-        root.handlers[:] = [handler]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        root = logging.getLogger()
-        for handler in root.handlers:
-            handler.close()
-        root.handlers[:] = self.saved
 
 
 class Demo:
@@ -263,13 +180,15 @@ class Demo:
         threshold, n = review_threshold(version_dir, self.opts.review_fraction)
         self.confidence = threshold
         self.step(3, f"activated {row.name}/{row.version} (docsort models activate)")
+        if (calibrated := calibrated_review_rate(version_dir)) is not None:
+            self.note(
+                f"its own thresholds (for {100 * calibrated[0]:.1f}% accuracy of auto pages) send "
+                f"{100 * calibrated[1]:.0f}% of validation pages to review"
+            )
         self.note(
-            f"review threshold: confidence below {threshold:.3f} goes to review: the lowest "
-            f"{100 * self.opts.review_fraction:.0f}% of {n} validation pages (a demo setting,"
-        )
-        self.note(
-            "DOCSORT_CONFIDENCE, so the review queue has pages; `docsort models retarget` sets thresholds "
-            "for a target accuracy)"
+            f"the demo serves it with DOCSORT_CONFIDENCE={threshold:.3f} instead: the lowest "
+            f"{100 * self.opts.review_fraction:.0f}% of its {n} validation pages fall below that, so the "
+            "review queue has pages to show"
         )
 
     def choose_broker(self) -> None:
@@ -424,7 +343,7 @@ class Demo:
     def run(self) -> Outcomes:
         prepare_workdir(self.paths)
         self.console.print(f"docsort demo in {self.paths.workdir} (logs: {self.paths.logs})")
-        with _FileLogging(self.paths.logs / "demo.log"):
+        with FileLogging(self.paths.logs / "demo.log"):
             try:
                 db.upgrade(self.paths.database_url)
                 self.make_training_pages()

@@ -52,7 +52,8 @@ def demo(
 
     Ctrl-C stops every process it started. Logs: WORKDIR/logs/.
     """
-    from docsort.demo import DemoOptions, run_demo
+    from docsort.demo import run_demo
+    from docsort.demo_setup import DemoOptions
     from docsort.synth import SynthOptions, parse_classes, parse_size
 
     SynthOptions(size=parse_size(page_size), classes=parse_classes(classes))  # refuse bad values before work

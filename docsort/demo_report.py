@@ -139,3 +139,11 @@ def review_threshold(version_dir: Path, review_fraction: float) -> tuple[float, 
     confidence = probs.max(axis=1)
     threshold = float(np.quantile(confidence, review_fraction, method="higher"))
     return min(threshold, 0.999999), len(confidence)
+
+
+def calibrated_review_rate(version_dir: Path) -> tuple[float, float] | None:
+    """(target accuracy of auto pages, share of validation pages sent to review) of the thresholds that
+    ``docsort train`` chose, when the manifest records them."""
+    confidence = load_manifest(version_dir, verify=False).metrics.get("confidence") or {}
+    target, rate = confidence.get("target_auto_accuracy"), confidence.get("review_rate")
+    return None if target is None or rate is None else (float(target), float(rate))

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from docsort.demo import DemoPaths, prepare_workdir
 from docsort.demo_procs import Child, DemoError, forget_queue, redis_answers, start_private_redis
 from docsort.demo_report import FAILED_ROW, collect, review_threshold
+from docsort.demo_setup import DemoPaths, prepare_workdir
 from tests.support.tiny_model import make_tiny_model
 from worker.ingest.results import PageOutcome
 
