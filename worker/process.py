@@ -35,6 +35,7 @@ from worker.pipeline import (
     explain,
     policy_for,
 )
+from worker.poison import MAX_DECODE_CRASHES, DecodeGuard, dead_letter_reason
 from worker.record import (
     add_receipt,
     ensure_decision,
@@ -64,6 +65,7 @@ class WorkerContext:
     sender: QueueSender | None = None
     send_callback: Callable[[str], None] | None = None
     pid: int = field(default_factory=os.getpid)
+    decode_guard: DecodeGuard | None = None  # counts decoding attempts that killed the process
 
 
 @dataclass
@@ -178,17 +180,39 @@ def decode_all(
     for work in works:
         if work.finished or work.repeat:
             continue
-        try:
-            if work.path is None:
-                raise UnreadableImage(work.ref.path, "file not found")
-            media_type_of(work.path)
-            doc = decode_document(work.path, model.manifest.input, ctx.settings.review_max_side)
-        except UnreadableImage as exc:
-            metrics.error("unreadable")
-            fail_document(ctx, work, exc.reason)
-            continue
-        decoded.append((work, doc))
+        doc = _decode_guarded(ctx, work, model)
+        if doc is not None:
+            decoded.append((work, doc))
     return decoded
+
+
+def _decode_guarded(ctx: WorkerContext, work: Work, model: LoadedModel) -> DecodedDocument | None:
+    """One document decoded, or failed with its reason (None): unreadable, an unexpected decoder error,
+    or content that killed the worker process ``MAX_DECODE_CRASHES`` times (dead-lettered)."""
+    guard = ctx.decode_guard
+    crashes = guard.start(work.sha256) if guard is not None else 0
+    if crashes >= MAX_DECODE_CRASHES:
+        metrics.error("poison")
+        fail_document(ctx, work, dead_letter_reason(crashes))
+        return None
+    try:
+        if work.path is None:
+            raise UnreadableImage(work.ref.path, "file not found")
+        media_type_of(work.path)
+        return decode_document(work.path, model.manifest.input, ctx.settings.review_max_side)
+    except UnreadableImage as exc:
+        metrics.error("unreadable")
+        fail_document(ctx, work, exc.reason)
+    except OSError:
+        raise  # a file system fault: transient, the task retries
+    except Exception as exc:  # the decoder failed in a way it does not report itself: this file only
+        metrics.error("decoder")
+        log.exception("decode.unexpected_error", document_id=work.document_id, file=work.filename)
+        fail_document(ctx, work, f"the decoder failed on this file ({type(exc).__name__}: {exc})")
+    finally:
+        if guard is not None:
+            guard.finish(work.sha256)
+    return None
 
 
 def _record_page(

@@ -31,6 +31,7 @@ from schema.messages import CLASSIFY_TASK, ClassifyJob
 from worker import metrics
 from worker.celery_app import app
 from worker.jobs import CALLBACK_TASK
+from worker.poison import RedisDecodeGuard
 from worker.process import WorkerContext
 from worker.registry import ModelCache, ModelUnavailable
 from worker.route import celery_queue_sender
@@ -60,8 +61,14 @@ def get_context() -> WorkerContext:
             models=ModelCache(settings),
             sender=celery_queue_sender(),
             send_callback=_send_callback,
+            decode_guard=_decode_guard(),
         )
     return _context
+
+
+def _decode_guard() -> RedisDecodeGuard | None:
+    client = _redis()
+    return RedisDecodeGuard(client) if client is not None else None
 
 
 @setup_logging.connect
