@@ -97,13 +97,26 @@ def _full_scale(arr: np.ndarray, mode: str) -> float:
     return top
 
 
+def _deep_integers_to_8bit(img: Image.Image, mode: str) -> np.ndarray | None:
+    """16-bit (or 0..65535 integer) pixels to 8 bits through a 65536-entry table: the same values as the
+    float formula in :func:`to_rgb`, without float64 copies of the page (8 bytes a pixel each)."""
+    arr = np.asarray(img)
+    if arr.dtype.kind not in "ui" or arr.size == 0 or int(arr.min()) < 0 or int(arr.max()) > 65535:
+        return None
+    top = _full_scale(arr, mode)
+    table = np.clip(np.arange(65536, dtype=np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return table[arr]
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB: 16-bit scaled (not clipped), alpha over white, CMYK/palette converted."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        top = _full_scale(arr, mode)
-        arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        arr8 = _deep_integers_to_8bit(img, mode)
+        if arr8 is None:
+            arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+            top = _full_scale(arr, mode)
+            arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, "L").convert("RGB")
     if mode == "P":
         img = img.convert("RGBA")
