@@ -97,24 +97,35 @@ def ctx(worker_settings: WorkerSettings, sent: Sent) -> Iterator[WorkerContext]:
     context.sessions.kw["bind"].dispose()
 
 
+def _clean_worker_settings(
+    url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> WorkerSettings:
+    for key in list(os.environ):
+        if key.startswith("DOCSORT_") and not key.startswith("DOCSORT_TEST_"):
+            monkeypatch.delenv(key)
+    ws = WorkerSettings(
+        data_dir=tmp_path / "data", database_url=url, broker_url=redis_url, concurrency=1, threads=1
+    )
+    ws.ensure_dirs()
+    activate_model(ws)
+    return ws
+
+
 @pytest.fixture
 def db_worker_settings(
     migrated_db_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> WorkerSettings:
     """Worker settings on a migrated SQLite or PostgreSQL database (run on both); tiny model active."""
-    for key in list(os.environ):
-        if key.startswith("DOCSORT_") and not key.startswith("DOCSORT_TEST_"):
-            monkeypatch.delenv(key)
-    ws = WorkerSettings(
-        data_dir=tmp_path / "data",
-        database_url=migrated_db_url,
-        broker_url=redis_url,
-        concurrency=1,
-        threads=1,
-    )
-    ws.ensure_dirs()
-    activate_model(ws)
-    return ws
+    return _clean_worker_settings(migrated_db_url, redis_url, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def sqlite_worker_settings(
+    sqlite_url: str, redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> WorkerSettings:
+    """Worker settings on a migrated SQLite database, for behaviour that does not depend on the database."""
+    db.upgrade(sqlite_url)
+    return _clean_worker_settings(sqlite_url, redis_url, tmp_path, monkeypatch)
 
 
 def finished_count(ws: WorkerSettings) -> int:

@@ -99,9 +99,9 @@ def test_task_delivered_twice_records_and_routes_once(
 
 
 def test_review_page_cam_overlay_is_written_and_differs_from_page(
-    docsort_worker: StartWorker, db_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
+    docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
 ) -> None:
-    ws = db_worker_settings
+    ws = sqlite_worker_settings
     arr = np.full((300, 240, 3), 128, dtype=np.uint8)
     arr[40:120, 30:200] = 20  # a dark block, where one class's map is hot ...
     arr[180:260, 30:200] = 236  # ... and a light one: the page's mean stays mid-grey (review)
@@ -123,9 +123,9 @@ def test_review_page_cam_overlay_is_written_and_differs_from_page(
 
 
 def test_pickled_message_is_refused_and_worker_keeps_running(
-    docsort_worker: StartWorker, db_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
+    docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
 ) -> None:
-    ws = db_worker_settings
+    ws = sqlite_worker_settings
     marker = tmp_path / "unpickled-code-ran"
     dark = write_page(tmp_path / "dark.png", 0)
     worker = docsort_worker(ws, queue=unique_queue)
@@ -157,9 +157,9 @@ def test_pickled_message_is_refused_and_worker_keeps_running(
 
 
 def test_pages_and_predictions_name_model_and_worker(
-    docsort_worker: StartWorker, db_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
+    docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
 ) -> None:
-    ws = db_worker_settings
+    ws = sqlite_worker_settings
     worker = docsort_worker(ws, queue=unique_queue)
     send_classify(ws.broker_url, unique_queue, _job([write_page(tmp_path / "d.png", 0)], on_done="keep"))
     worker.wait_for_log("job.processed")

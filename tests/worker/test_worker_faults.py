@@ -148,13 +148,13 @@ def test_whole_worker_killed_mid_batch_loses_nothing_after_restart(
 ) -> None:
     state, url = hook
     ws, paths = _setup(db_worker_settings, tmp_path, url)
-    limits = {"task_time_limit": 30, "visibility_timeout": 35}
+    limits = {"task_time_limit": 12, "visibility_timeout": 14}
     first = docsort_worker(ws, queue=unique_queue, **limits)
     _send_and_kill(first, ws, paths, state, whole=True)
     killed_at = time.monotonic()
     assert not first.alive()
     # the unacknowledged job returns to the queue once its visibility timeout has passed
-    time.sleep(max(0.0, 36 - (time.monotonic() - killed_at)))
+    time.sleep(max(0.0, 14.5 - (time.monotonic() - killed_at)))
     second = docsort_worker(ws, queue=unique_queue, **limits)
     second.wait_for_log("job.processed", timeout=120)
     _assert_nothing_lost(ws, paths, state)

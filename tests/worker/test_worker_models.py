@@ -82,9 +82,9 @@ def _sample(text: str, name: str, labels: str) -> float:
 
 
 def test_metrics_port_serves_pages_decisions_latency_and_model(
-    docsort_worker: StartWorker, db_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
+    docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
 ) -> None:
-    ws = db_worker_settings
+    ws = sqlite_worker_settings
     port = _free_port()
     worker = docsort_worker(ws, queue=unique_queue, args=("--metrics-port", str(port)))
     job = {
