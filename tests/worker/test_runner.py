@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import redis
 from PIL import Image
 from sqlalchemy import func, select
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.messages import ClassifyJob, DocumentRef
 from schema.models import Document, Page, Prediction, RoutingDecision
-from tests.worker.conftest import write_page
+from tests.worker.conftest import make_context, write_page
 from worker.pipeline import ReviewRoutingError, route_reviewed
 from worker.process import WorkerContext
+from worker.route import celery_queue_sender
+from worker.routing import ROUTED_TASK
 from worker.runner import run_job
+from worker.settings import WorkerSettings
 
 
 def _job(*paths: Path, on_done: str = "keep") -> ClassifyJob:
@@ -108,3 +114,27 @@ def test_route_reviewed_refuses_unknown_label_and_prediction(ctx: WorkerContext,
             route_reviewed(s, ctx.settings, prediction.id, "invoice")
         with pytest.raises(ReviewRoutingError, match="does not exist"):
             route_reviewed(s, ctx.settings, 999_999, "dark")
+
+
+def test_queue_destination_sends_a_json_task_with_a_lasting_path(
+    worker_settings: WorkerSettings, redis_url: str, unique_queue: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "routes.yaml"
+    rules.write_text(f"classes:\n  dark: {{queue: {unique_queue}}}\n")
+    ws = worker_settings.model_copy(update={"routes_file": rules, "broker_url": redis_url})
+    ctx = make_context(ws)
+    ctx.sender = celery_queue_sender()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        run_job(ctx, _job(write_page(tmp_path / "dark.png", 0), on_done="delete"))
+        (raw,) = client.lrange(unique_queue, 0, -1)
+    finally:
+        client.delete(unique_queue)
+    message = json.loads(raw)
+    assert message["content-type"] == "application/json"
+    assert message["headers"]["task"] == ROUTED_TASK
+    _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+    assert kwargs["label"] == "dark" and kwargs["page"] == 1
+    lasting = Path(kwargs["path"])
+    assert lasting.is_file() and "_queue" in lasting.parts  # the original was deleted; this copy stays
+    assert not (tmp_path / "dark.png").exists()

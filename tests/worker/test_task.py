@@ -62,3 +62,27 @@ def test_job_whose_worker_died_too_often_is_failed_not_run_again(
     (doc,) = _documents(tasks.get_context())
     assert doc.state == DocumentState.failed
     assert not page.exists()  # moved to the error area with its reason
+
+
+def test_transient_database_fault_is_retried_then_given_up(
+    fresh_context: WorkerSettings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from celery.exceptions import Retry
+    from sqlalchemy.exc import OperationalError
+
+    from worker.settings import get_worker_settings
+
+    monkeypatch.setenv("DOCSORT_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/nowhere")
+    monkeypatch.setenv("DOCSORT_MAX_RETRIES", "2")
+    get_worker_settings.cache_clear()
+    job = {"documents": [{"path": str(write_page(tmp_path / "p.png", 0))}]}
+    with pytest.raises(Retry) as retry:
+        tasks.classify.apply(kwargs={"job": job}, retries=0, throw=True)
+    assert isinstance(retry.value.exc, OperationalError) and 1.0 <= float(retry.value.when or 0) <= 3.0
+    with pytest.raises(Retry) as retry:
+        tasks.classify.apply(kwargs={"job": job}, retries=1, throw=True)
+    assert 3.0 <= float(retry.value.when or 0) <= 5.0  # exponential backoff
+    # the last retry gives up: it tries to record the failure (impossible here: the database is down)
+    with pytest.raises(OperationalError):
+        tasks.classify.apply(kwargs={"job": job}, retries=2, throw=True)
+    get_worker_settings.cache_clear()
