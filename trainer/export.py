@@ -54,12 +54,29 @@ def export_onnx(clf: Classifier, path: Path) -> onnx.ModelProto:
         raise TrainerError(
             f"exported graph has inputs/outputs {[i.name for i in proto.graph.input]}/{list(outputs)}"
         )
+    n_classes = int(clf.dense.units)
+    cam_h, cam_w = clf.cam_shape
+    _set_shape(outputs["probs"], ["N", n_classes])
+    _set_shape(outputs["cam"], ["N", cam_h, cam_w, n_classes])
+    _set_shape(proto.graph.input[0], ["N", clf.image_size[0], clf.image_size[1], 3])
     ordered = [outputs["probs"], outputs["cam"]]
     del proto.graph.output[:]
     proto.graph.output.extend(ordered)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     return proto
+
+
+def _set_shape(value_info: onnx.ValueInfoProto, dims: list[int | str]) -> None:
+    """Declare the static shape (batch symbolic) so readers of the graph know the CAM grid."""
+    shape = value_info.type.tensor_type.shape
+    del shape.dim[:]
+    for dim in dims:
+        entry = shape.dim.add()
+        if isinstance(dim, str):
+            entry.dim_param = dim
+        else:
+            entry.dim_value = dim
 
 
 def check_parity(clf: Classifier, session: ort.InferenceSession, images: np.ndarray) -> dict[str, float]:

@@ -75,7 +75,7 @@ def _scores(examples, probs: np.ndarray, class_names: list[str], root: Path) -> 
     return {
         "class_names": class_names,
         "labels": examples.labels.tolist(),
-        "probs": np.round(probs.astype(np.float64), 7).tolist(),
+        "probs": probs.astype(np.float64).tolist(),  # full float32 precision, for calibration
         "sources": _relative(examples.sources, root),
         "pages": examples.pages,
     }
