@@ -1,0 +1,35 @@
+"""Decoder faults injected into a worker process that runs with this folder on its PYTHONPATH.
+
+- A file whose name holds ``poison-crash`` kills the decoding process with a segmentation fault the
+  moment its pixels are loaded, every time, as a broken codec would. Nothing in Python can catch it.
+- A page 1999 pixels wide makes resizing it to the model's input raise ``MemoryError``: an error from
+  outside the decoder's own handling.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any
+
+import cv2
+from PIL import ImageFile
+
+_load = ImageFile.ImageFile.load
+_resize = cv2.resize
+
+
+def _crashing_load(self: ImageFile.ImageFile) -> Any:
+    if "poison-crash" in os.path.basename(str(getattr(self, "filename", "") or "")):
+        ctypes.string_at(0)  # read address 0: SIGSEGV
+    return _load(self)
+
+
+def _raising_resize(src: Any, *args: Any, **kwargs: Any) -> Any:
+    if getattr(src, "shape", (0, 0))[1] == 1999:
+        raise MemoryError("cannot allocate the resized page")
+    return _resize(src, *args, **kwargs)
+
+
+ImageFile.ImageFile.load = _crashing_load  # type: ignore[method-assign]
+cv2.resize = _raising_resize

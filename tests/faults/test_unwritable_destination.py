@@ -1,0 +1,77 @@
+"""A destination that cannot be written: the failure is recorded, the file kept, a later run delivers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from schema import db
+from schema.enums import DecisionKind, DocumentState
+from schema.models import RoutingDecision
+from tests.faults.support import (
+    assert_one_outcome_each,
+    fault_settings,
+    finished_count,
+    job_payload,
+    read_outcomes,
+    routed_files,
+    wait_for,
+    write_scan,
+)
+from tests.support.worker_proc import StartWorker, send_classify
+from worker.settings import WorkerSettings
+
+pytestmark = pytest.mark.faults
+
+
+def test_unwritable_destination_records_the_failed_delivery_and_keeps_the_source_file(
+    docsort_worker: StartWorker, pg_db_url: str, redis_url: str, shared_queue: str, tmp_path: Path
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("classes:\n  dark: {folder: dark}\n  light: {folder: light}\n")
+    ws = fault_settings(tmp_path / "data", pg_db_url, redis_url, routes_file=routes)
+    assert ws.outbox_dir is not None and ws.archive_dir is not None
+    blocker = ws.outbox_dir / "dark"
+    blocker.write_text("a file where the destination folder should be\n")  # root ignores permissions
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    dark = [write_scan(inbox / f"dark{i}.png", 0, i, (600, 800)) for i in range(2)]
+    light = write_scan(inbox / "light.png", 255, 5, (600, 800))
+    worker = docsort_worker(ws, queue=shared_queue)
+    send_classify(ws.broker_url, shared_queue, job_payload([*dark, light]))
+    wait_for(lambda: finished_count(ws) == 3, 60, "3 documents finished")
+    worker.wait_for_log("job.processed")
+
+    outcomes = read_outcomes(ws)
+    for path in dark:
+        doc = outcomes[path.name]
+        assert doc.state == DocumentState.done
+        ((kind, destination, applied),) = doc.pages[1]
+        assert kind == DecisionKind.auto and applied is None and destination is None, doc.pages
+        assert path.is_file(), f"{path.name} was moved although it was not delivered"
+        assert str(blocker) in worker.log()
+    reasons = [r for r in _reasons(ws) if "delivery failed" in r]
+    assert len(reasons) == 2 and all("cannot write" in r for r in reasons), reasons
+    assert not light.exists()
+    routed = [p for p in routed_files(ws) if p != blocker]
+    assert routed == sorted((ws.outbox_dir / "light").glob("*")) and len(routed) == 1, routed
+    assert blocker.read_text().startswith("a file where")  # nothing overwrote what was in the way
+
+    # The destination is writable again: the same job sent again delivers the kept files, once.
+    blocker.unlink()
+    send_classify(ws.broker_url, shared_queue, job_payload([*dark, light]))
+    worker.wait_for_log("job.processed", count=2)
+    assert_one_outcome_each(ws, {p.name: 1 for p in [*dark, light]})
+    assert len(routed_files(ws)) == 3
+    assert not any(p.exists() for p in dark) and len(list(ws.archive_dir.iterdir())) == 3
+
+
+def _reasons(ws: WorkerSettings) -> list[str]:
+    engine = db.make_engine(ws.database_url)
+    try:
+        with engine.connect() as conn:
+            return [str(r) for r in conn.execute(select(RoutingDecision.reason)).scalars()]
+    finally:
+        engine.dispose()

@@ -1,0 +1,124 @@
+"""SIGKILL a worker in the middle of a batch, ten times over a run of pages."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from schema import db
+from schema.enums import DecisionKind, DocumentState
+from schema.models import Document
+from tests.faults.support import (
+    OutboxWatch,
+    assert_one_outcome_each,
+    fault_settings,
+    finished_count,
+    job_payload,
+    routed_files,
+    wait_for,
+    write_scan,
+    write_two_page_tiff,
+)
+from tests.support.worker_proc import StartWorker, WorkerProcess, send_classify
+from worker.settings import WorkerSettings
+
+pytestmark = pytest.mark.faults
+
+KILLS = 10
+
+
+def _make_jobs(inbox: Path, n_jobs: int = 14, per_job: int = 3) -> tuple[list[list[Path]], dict[str, int]]:
+    """Jobs of single-page scans (black, white, grey) and two-page TIFFs; {file name: pages}."""
+    inbox.mkdir(parents=True)
+    jobs: list[list[Path]] = []
+    pages: dict[str, int] = {}
+    for j in range(n_jobs):
+        paths = []
+        for k in range(per_job):
+            i = per_job * j + k
+            if i % 7 == 6:
+                path = write_two_page_tiff(inbox / f"doc{i:02d}.tif", (0, 255), i)
+                pages[path.name] = 2
+            else:
+                path = write_scan(inbox / f"doc{i:02d}.png", (0, 255, 128)[i % 3], i, (850, 1100))
+                pages[path.name] = 1
+            paths.append(path)
+        jobs.append(paths)
+    return jobs, pages
+
+
+def _in_progress(ws: WorkerSettings) -> set[int]:
+    engine = db.make_engine(ws.database_url)
+    try:
+        with engine.connect() as conn:
+            stmt = select(Document.id).where(Document.state == DocumentState.processing)
+            return {int(i) for i in conn.execute(stmt).scalars()}
+    finally:
+        engine.dispose()
+
+
+def _kill_pool_child(worker: WorkerProcess) -> None:
+    """SIGKILL the process running the job; the worker's main process stays and forks a new one."""
+    children = worker.children()
+    assert children, "the worker has no pool process"
+    os.kill(children[0], signal.SIGKILL)
+    worker.wait_until(
+        lambda: bool(worker.children()) and worker.children()[0] != children[0], 60, "a new pool process"
+    )
+
+
+def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_routes_nothing_twice(
+    docsort_worker: StartWorker, pg_db_url: str, redis_url: str, shared_queue: str, tmp_path: Path
+) -> None:
+    ws = fault_settings(tmp_path / "data", pg_db_url, redis_url)
+    jobs, pages = _make_jobs(tmp_path / "in")
+    worker = docsort_worker(ws, queue=shared_queue)
+    for paths in jobs:
+        send_classify(ws.broker_url, shared_queue, job_payload(paths))
+    rng = random.Random(7)
+    hit: set[int] = set()  # documents of jobs already interrupted once
+    kills: list[str] = []
+    assert ws.outbox_dir is not None
+    with OutboxWatch(ws.outbox_dir) as outbox:
+        while len(kills) < KILLS:
+            fresh = wait_for(
+                lambda: _in_progress(ws) - hit, 90, f"a job in progress for kill {len(kills) + 1}", 0.02
+            )
+            time.sleep(rng.uniform(0.0, 0.25))  # somewhere in decode, inference, record or routing
+            hit.update(fresh)
+            if len(kills) % 2 == 0:
+                _kill_pool_child(worker)
+                kills.append("pool process")
+            else:
+                killed_at = time.monotonic()
+                worker.kill()
+                # The job waits, unacknowledged, until its visibility timeout; a worker restores it.
+                time.sleep(max(0.0, ws.visibility_timeout + 0.5 - (time.monotonic() - killed_at)))
+                worker = docsort_worker(ws, queue=shared_queue)
+                kills.append("whole worker")
+        wait_for(lambda: finished_count(ws) == len(pages), 180, f"{len(pages)} documents finished")
+        logs = [p.read_text() for p in (tmp_path / "worker-logs").glob("*.log")]
+        assert len(logs) == 1 + KILLS // 2 and not any("delivery failed" in log for log in logs)
+        time.sleep(1.0)  # anything still in flight would route now
+    outcomes = assert_one_outcome_each(ws, pages)
+    assert len(kills) == KILLS
+    assert outbox.written_twice() == {}, f"routed twice: {outbox.written_twice()}"
+    auto = [
+        d[1]
+        for o in outcomes.values()
+        for decisions in o.pages.values()
+        for d in decisions
+        if d[0] == DecisionKind.auto
+    ]
+    assert sorted(Path(p) for p in auto if p) == routed_files(ws), "outbox holds other files than routed"
+    assert len(auto) == len(set(auto)) >= len(pages) // 2
+    assert ws.archive_dir is not None and ws.inbox_dir is not None
+    archived = sorted(p.name for p in ws.archive_dir.iterdir())
+    assert len(archived) == len(pages), archived  # each file archived once, under its stable name
+    assert not any((tmp_path / "in").iterdir()), "a file was left in the inbox"
