@@ -16,8 +16,6 @@ from worker.pipeline import DecodedDocument, decide_page, decode_document, infer
 
 log = get_logger(__name__)
 
-PREVIEW_SIDE = 64  # inline use saves no review images: keep the unused preview tiny
-
 
 def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; a folder's files (recursively, sorted, hidden ones skipped)."""
@@ -68,7 +66,7 @@ def classify_paths(paths: Iterable[Path], model: LoadedModel, policy: Policy) ->
     n_pages = 0
     for path in expand_paths(paths):
         try:
-            doc = decode_document(path, model.manifest.input, PREVIEW_SIDE)
+            doc = decode_document(path, model.manifest.input)
         except UnreadableImage as exc:
             yield from _page_results(model, policy, pending)
             pending, n_pages = [], 0

@@ -37,13 +37,14 @@ class ReviewRoutingError(DocsortError):
 
 @dataclass
 class PreparedPage:
-    """One decoded page: its size, the model's input, and a preview (longest side <= review_max_side)."""
+    """One decoded page: its size and the model's input. The full page is not kept (memory stays small);
+    ``preview`` only when asked for."""
 
     number: int
     width: int
     height: int
     model_input: np.ndarray
-    preview: Image.Image
+    preview: Image.Image | None = None
 
 
 @dataclass
@@ -60,18 +61,34 @@ class PageScores:
     latency_ms: float
 
 
-def decode_document(path: Path, spec: InputSpec, preview_side: int = 1600) -> DecodedDocument:
-    """Step 1: every page of a file, ready for the model; raises UnreadableImage naming the reason."""
+def decode_document(path: Path, spec: InputSpec, preview_side: int | None = None) -> DecodedDocument:
+    """Step 1: every page of a file, ready for the model; raises UnreadableImage naming the reason.
+
+    With ``preview_side``, each page also keeps a preview of that longest side (the worker does not ask:
+    it renders previews of review pages only, with :func:`render_previews`).
+    """
     media = media_type_of(path)
     pages: list[PreparedPage] = []
     for page in iter_pages(path):
         image = page.image
         model_input = to_model_input(image, (spec.height, spec.width), spec.resize, spec.pad_value)
-        pages.append(
-            PreparedPage(page.number, image.width, image.height, model_input, preview(image, preview_side))
-        )
+        small = preview(image, preview_side) if preview_side else None
+        pages.append(PreparedPage(page.number, image.width, image.height, model_input, small))
         image.close()
     return DecodedDocument(Path(path), media, pages)
+
+
+def render_previews(path: Path, numbers: set[int], max_side: int) -> dict[int, Image.Image]:
+    """The wanted pages again, scaled to ``max_side`` at most (for review images and CAM overlays)."""
+    found: dict[int, Image.Image] = {}
+    if not numbers:
+        return found
+    for page in iter_pages(path):
+        if page.number in numbers:
+            found[page.number] = preview(page.image, max_side)
+        if len(found) == len(numbers):
+            break
+    return found
 
 
 def infer(model: LoadedModel, documents: list[DecodedDocument]) -> list[list[PageScores]]:
@@ -110,7 +127,8 @@ def review_files(review_dir: Path, sha256: str, page_number: int, model: LoadedM
 
 
 def explain(
-    page: PreparedPage,
+    page_image: Image.Image,
+    page_number: int,
     scores: PageScores,
     decision: Decision,
     model: LoadedModel,
@@ -118,12 +136,12 @@ def explain(
     sha256: str,
 ) -> tuple[Path, Path | None]:
     """Step 3 (for review pages): save the page image and its CAM overlay; (image path, overlay path)."""
-    image_path, cam_path = review_files(review_dir, sha256, page.number, model)
-    save_png(page.preview, image_path)
+    image_path, cam_path = review_files(review_dir, sha256, page_number, model)
+    save_png(page_image, image_path)
     if scores.cam is None:
         return image_path, None
     class_index = model.manifest.class_names.index(decision.label)
-    save_overlay(page.preview, scores.cam, class_index, model.manifest.input, cam_path)
+    save_overlay(page_image, scores.cam, class_index, model.manifest.input, cam_path)
     return image_path, cam_path
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope
@@ -30,10 +31,12 @@ from worker.inference import LoadedModel
 from worker.pipeline import (
     DecodedDocument,
     PageScores,
+    PreparedPage,
     decide_page,
     decode_document,
     explain,
     policy_for,
+    render_previews,
 )
 from worker.poison import MAX_DECODE_CRASHES, DecodeGuard, dead_letter_reason
 from worker.record import (
@@ -199,7 +202,7 @@ def _decode_guarded(ctx: WorkerContext, work: Work, model: LoadedModel) -> Decod
         if work.path is None:
             raise UnreadableImage(work.ref.path, "file not found")
         media_type_of(work.path)
-        return decode_document(work.path, model.manifest.input, ctx.settings.review_max_side)
+        return decode_document(work.path, model.manifest.input)
     except UnreadableImage as exc:
         metrics.error("unreadable")
         fail_document(ctx, work, exc.reason)
@@ -219,13 +222,12 @@ def _record_page(
     session: Session,
     ctx: WorkerContext,
     work: Work,
-    page_index: tuple[DecodedDocument, int],
+    page: PreparedPage,
     scores: PageScores,
     model: LoadedModel,
     decision: Decision,
+    page_image: Image.Image | None,
 ) -> DecisionKind:
-    doc, index = page_index
-    page = doc.pages[index]
     row = ensure_page(session, work.document_id, page.number, page.width, page.height)
     prediction, _ = ensure_prediction(
         session,
@@ -245,12 +247,27 @@ def _record_page(
         "label": decision.label,
         "reason": decision.reason,
     }
-    if decision.kind == DecisionKind.review:
-        image_path, cam_path = explain(page, scores, decision, model, ctx.settings.dir("review"), work.sha256)
+    if decision.kind == DecisionKind.review and page_image is not None:
+        review_dir = ctx.settings.dir("review")
+        image_path, cam_path = explain(
+            page_image, page.number, scores, decision, model, review_dir, work.sha256
+        )
         row.image_path = str(image_path)
         values["cam_path"] = str(cam_path) if cam_path else None
     recorded, _ = ensure_decision(session, values)
     return recorded.kind
+
+
+def _review_images(ctx: WorkerContext, work: Work, numbers: set[int]) -> dict[int, Image.Image]:
+    """The review pages decoded again at review size (only they are kept in memory, only now)."""
+    if not numbers or work.path is None:
+        return {}
+    try:
+        return render_previews(work.path, numbers, ctx.settings.review_max_side)
+    except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
+        metrics.error("review_image")
+        log.error("review.image_failed", document_id=work.document_id, reason=exc.reason)
+        return {}
 
 
 def record_document(
@@ -258,6 +275,9 @@ def record_document(
 ) -> list[DecisionKind]:
     """Record one document's pages, predictions and decisions in one transaction; the decision kinds."""
     policy = policy_for(model, ctx.settings)
+    decisions = [decide_page(page_scores, model, policy) for page_scores in scores]
+    review = {p.number for p, d in zip(doc.pages, decisions, strict=True) if d.kind == DecisionKind.review}
+    images = _review_images(ctx, work, review)
     kinds: list[DecisionKind] = []
     with session_scope(ctx.sessions) as session:
         document = session.get(Document, work.document_id)
@@ -265,9 +285,9 @@ def record_document(
             return kinds  # another worker finished it meanwhile
         document.page_count = len(doc.pages)
         document.media_type = doc.media_type
-        for index, page_scores in enumerate(scores):
-            decision = decide_page(page_scores, model, policy)
-            kinds.append(_record_page(session, ctx, work, (doc, index), page_scores, model, decision))
+        for page, page_scores, decision in zip(doc.pages, scores, decisions, strict=True):
+            image = images.get(page.number)
+            kinds.append(_record_page(session, ctx, work, page, page_scores, model, decision, image))
         document.state = DocumentState.done
         document.error = None
         document.finished_at = now()

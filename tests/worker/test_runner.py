@@ -138,3 +138,21 @@ def test_queue_destination_sends_a_json_task_with_a_lasting_path(
     lasting = Path(kwargs["path"])
     assert lasting.is_file() and "_queue" in lasting.parts  # the original was deleted; this copy stays
     assert not (tmp_path / "dark.png").exists()
+
+
+def test_only_review_pages_of_a_multi_page_file_get_review_images(ctx: WorkerContext, tmp_path: Path) -> None:
+    pages = [Image.new("RGB", (60, 80), (v, v, v)) for v in (0, 128, 255)]
+    pages[0].save(tmp_path / "three.tif", save_all=True, append_images=pages[1:])
+    outcome = run_job(ctx, _job(tmp_path / "three.tif"))
+    assert (outcome.auto, outcome.review) == (2, 1)
+    with ctx.sessions() as s:
+        rows = s.scalars(select(Page).order_by(Page.page_number)).all()
+        assert [bool(p.image_path) for p in rows] == [False, True, False]
+        assert Image.open(rows[1].image_path or "").size == (60, 80)
+        sha = rows[0].document.sha256
+    outbox = ctx.settings.outbox_dir
+    assert outbox is not None
+    assert sorted(p.name for p in outbox.rglob("*.png")) == [
+        f"three-{sha[:10]}-p1.png",
+        f"three-{sha[:10]}-p3.png",
+    ]
