@@ -77,6 +77,7 @@ def demo(
         seed=seed,
     )
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even where a shell started it ignoring SIGINT
     try:
         run_demo(opts)
     except KeyboardInterrupt:
