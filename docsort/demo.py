@@ -179,7 +179,9 @@ class Demo:
             row = activate(session, self.paths.area("models"), MODEL_NAME, version_dir.name)
         threshold, n = review_threshold(version_dir, self.opts.review_fraction)
         self.confidence = threshold
-        self.step(3, f"activated {row.name}/{row.version} (docsort models activate)")
+        self.step(
+            3, f"activated {row.name}/{row.version} (as `docsort models activate {row.name} {row.version}`)"
+        )
         if (calibrated := calibrated_review_rate(version_dir)) is not None:
             self.note(
                 f"its own thresholds (for {100 * calibrated[0]:.1f}% accuracy of auto pages) send "
@@ -253,7 +255,9 @@ class Demo:
         with sessions() as session:
             create_operator(session, OPERATOR, self.password, replace=True)
         self.step(
-            6, f"operator account (docsort operator create): login {OPERATOR!r}, password {self.password!r}"
+            6,
+            f"operator account (as `docsort operator create {OPERATOR}`): "
+            f"login {OPERATOR!r}, password {self.password!r}",
         )
 
     def drop_pages(self) -> dict[str, str]:
@@ -305,7 +309,7 @@ class Demo:
             self.note(f"failed: {name}: {reason}")
         kinds = outcomes.kinds
         self.console.print(
-            f"pages: {kinds['auto']} auto (routed to {self.paths.area('outbox')}/<class>), "
+            f"pages: {kinds['auto']} auto (copied to {self.paths.area('outbox')}/<class>/<YYYY-MM>/), "
             f"{kinds['review']} review, {kinds['failed']} failed (files in {self.paths.area('error')})"
         )
         self.console.print(f"review page: {self.address}  (login {OPERATOR!r}, password {self.password!r})")
