@@ -17,6 +17,8 @@ from PIL import Image
 from schema.manifest import InputSpec
 
 GAP = 8  # pixels between the plain page and the overlay
+OVERLAY_SIDE = 1000  # longest side of each half of an overlay: enough to see where the heat lies
+PNG_LEVEL = 1  # zlib level: review images are written on the hot path; level 1 is several times faster
 
 
 def content_box(page_size: tuple[int, int], spec: InputSpec) -> tuple[float, float, float, float]:
@@ -72,14 +74,14 @@ def class_map(cam: np.ndarray, class_index: int) -> np.ndarray:
 
 def save_overlay(page: Image.Image, cam: np.ndarray, class_index: int, spec: InputSpec, path: Path) -> Path:
     """Write the overlay PNG for the predicted class (atomically) and return its path."""
-    image = overlay_image(page, class_map(cam, class_index), spec)
+    image = overlay_image(preview(page, OVERLAY_SIDE), class_map(cam, class_index), spec)
     return save_png(image, path)
 
 
 def save_png(image: Image.Image, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    image.save(tmp, format="PNG", compress_level=3)
+    image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
     tmp.replace(path)
     return path
 
