@@ -23,7 +23,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from schema import db
 from schema.logs import configure_logging, get_logger
@@ -40,7 +40,13 @@ from worker.settings import get_worker_settings
 
 log = get_logger(__name__)
 
-TRANSIENT: tuple[type[BaseException], ...] = (OperationalError, BrokerError, redis.RedisError, OSError)
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    BrokerError,
+    redis.RedisError,
+    OSError,
+)
 MAX_DELIVERIES = 3
 _context: WorkerContext | None = None
 
@@ -121,6 +127,13 @@ def count_delivery(task_id: str | None, retries: int) -> int:
     return n
 
 
+def is_transient(exc: BaseException) -> bool:
+    """A fault worth retrying: the database, the broker or the file system, not the job's content."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT)
+
+
 def parse_job(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClassifyJob:
     if args:
         return ClassifyJob.model_validate(args[0])
@@ -164,15 +177,15 @@ def classify(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return _give_up(ctx, job, str(exc))
     except SoftTimeLimitExceeded:
         return _give_up(ctx, job, f"classifying took longer than {ctx.settings.task_time_limit} s")
-    except TRANSIENT as exc:
+    except Exception as exc:
+        if not is_transient(exc):
+            if isinstance(exc, DBAPIError):
+                return _give_up(ctx, job, f"database refused the records: {exc.orig}")
+            log.exception("job.internal_error", job_id=job.job_id)
+            return _give_up(ctx, job, f"internal error: {type(exc).__name__}: {exc}")
         metrics.error("transient")
         if retries >= ctx.settings.max_retries:
             return _give_up(ctx, job, f"gave up after {retries} retries: {type(exc).__name__}: {exc}")
         log.warning("job.retry", job_id=job.job_id, retries=retries, error=f"{type(exc).__name__}: {exc}")
         raise self.retry(exc=exc, countdown=_backoff(retries), max_retries=ctx.settings.max_retries) from exc
-    except DBAPIError as exc:  # a database error that is not a connection fault: permanent
-        return _give_up(ctx, job, f"database refused the records: {exc.orig}")
-    except Exception as exc:
-        log.exception("job.internal_error", job_id=job.job_id)
-        return _give_up(ctx, job, f"internal error: {type(exc).__name__}: {exc}")
     return {"status": "ok", **vars(outcome)}
