@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "review.cli",
     "review.api_cli",
     "trainer.cli_confidence",
+    "docsort.bench_cli",
 )
 
 

@@ -1,0 +1,143 @@
+"""``docsort bench cam``: the cost of the review path (page image and CAM overlay written) against the
+auto path (page routed), per page, on the same pages through the worker's own job runner.
+
+Both variants run :func:`worker.runner.run_job` in this process (no broker) over the same files, in
+jobs of ``per_job`` documents, each round on a fresh copy of a migrated SQLite database and a fresh data
+folder so that nothing is found already done. The only difference is the confidence threshold: 0 sends
+every page to automatic routing, 1 sends every page to review.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from docsort.bench.common import BenchError, page_files, ratio
+from docsort.bench.docs import Section, num, plain
+from docsort.bench.machine import Machine
+from schema import db
+from schema.manifest import load_manifest
+from schema.messages import ClassifyJob, DocumentRef
+
+SECTION = Section(
+    name="cam",
+    title="## CAM: the review path against the auto path (`docsort bench cam`)",
+    intro="""
+The same pages go through the worker's job runner (`run_job`: decode, one ONNX batch per job, decide,
+record, route) twice per round, in this process with no broker: once with the confidence threshold at 0
+(every page routed automatically: the file is copied into its class folder) and once at 1 (every page
+to review: the page is decoded again at review size, its image and its CAM overlay are written as PNG).
+Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
+The difference per page is what a page sent to review costs beyond an automatically routed one.
+""",
+    columns=[
+        ("model", plain("model")),
+        ("pages", plain("pages")),
+        ("auto path ms/page", num("auto_ms_per_page")),
+        ("review path ms/page", num("review_ms_per_page")),
+        ("review ÷ auto", num("review_vs_auto", 2, "×")),
+        ("extra ms per review page", num("review_extra_ms_per_page")),
+    ],
+    key=("model", "pages"),
+)
+
+
+def _context(
+    model_dir: Path, folder: Path, template: Path, confidence: float, models: Any, threads: int
+) -> Any:
+    from worker.process import WorkerContext
+    from worker.settings import WorkerSettings
+
+    folder.mkdir(parents=True)
+    shutil.copyfile(template, folder / "docsort.db")
+    ws = WorkerSettings(
+        data_dir=folder,
+        database_url=f"sqlite:///{folder / 'docsort.db'}",
+        model_dir=model_dir,
+        confidence=confidence,
+        margin=0.0,
+        threads=threads,
+    )
+    ws.ensure_dirs()
+    return WorkerContext(
+        settings=ws, sessions=db.make_sessionmaker(db.make_engine(ws.database_url)), models=models
+    )
+
+
+def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int]:
+    from worker.runner import run_job
+
+    started = time.perf_counter()
+    pages = auto = review = 0
+    for job in jobs:
+        outcome = run_job(ctx, job)
+        pages, auto, review = pages + outcome.pages, auto + outcome.auto, review + outcome.review
+    elapsed = time.perf_counter() - started
+    ctx.sessions.kw["bind"].dispose()
+    return elapsed, pages, auto, review
+
+
+def run(
+    model_dir: Path,
+    data_dir: Path,
+    machine: Machine,
+    *,
+    pages: int = 64,
+    rounds: int = 3,
+    per_job: int = 8,
+    threads: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    from worker.registry import ModelCache
+    from worker.settings import WorkerSettings
+
+    threads = threads or machine.cores
+    files = page_files(data_dir, pages, seed)
+    refs = [DocumentRef(path=str(f)) for f in files]
+    jobs = [
+        ClassifyJob(documents=refs[i : i + per_job], on_done="keep") for i in range(0, len(refs), per_job)
+    ]
+    times: dict[str, list[float]] = {"auto": [], "review": []}
+    n_pages = 0
+    with tempfile.TemporaryDirectory(prefix="docsort-bench-cam-") as tmp:
+        work = Path(tmp)
+        template = work / "template.db"
+        db.upgrade(f"sqlite:///{template}")
+        models = ModelCache(WorkerSettings(data_dir=work / "models", model_dir=model_dir, threads=threads))
+        models.fixed()  # loaded and warm before any timing
+        for r in range(rounds):
+            for variant, confidence in (("auto", 0.0), ("review", 1.0)):
+                ctx = _context(model_dir, work / f"{variant}-{r}", template, confidence, models, threads)
+                elapsed, n_pages, auto, review = _one_run(ctx, jobs)
+                if (auto, review) != ((n_pages, 0) if variant == "auto" else (0, n_pages)):
+                    raise BenchError(f"{variant} run routed {auto} pages and sent {review} to review")
+                times[variant].append(elapsed)
+    auto_ms = 1000.0 * statistics.median(times["auto"]) / n_pages
+    review_ms = 1000.0 * statistics.median(times["review"]) / n_pages
+    manifest = load_manifest(model_dir)
+    return {
+        "model": f"{manifest.name}/{manifest.version} ({manifest.backbone} {manifest.input.height} px)",
+        "pages": n_pages,
+        "rounds": rounds,
+        "per_job": per_job,
+        "threads": threads,
+        "auto_ms_per_page": auto_ms,
+        "review_ms_per_page": review_ms,
+        "review_vs_auto": ratio(review_ms, auto_ms),
+        "review_extra_ms_per_page": review_ms - auto_ms,
+    }
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    return [
+        f"{result['model']}: {result['pages']} pages in jobs of {result['per_job']}, "
+        f"median of {result['rounds']} rounds, {result['threads']} threads",
+        f"  auto path    {result['auto_ms_per_page']:7.1f} ms per page",
+        f"  review path  {result['review_ms_per_page']:7.1f} ms per page",
+        f"  ratio review / auto {result['review_vs_auto']:.2f}x: "
+        f"{result['review_extra_ms_per_page']:.1f} ms more per page sent to review",
+    ]

@@ -1,0 +1,175 @@
+"""``docsort bench pipeline``: pages per second end to end against bare ONNX Runtime on the same pages.
+
+End to end: the pages are dropped into a watch folder at once; ``docsort watch`` takes them (settle
+window, staging, a document row each, classify messages to Redis), one ``docsort worker`` decodes,
+classifies, decides, records and routes them; the clock stops when the database shows every document
+finished. Bare: the same files decoded by the worker's decoder (untimed), then only the model's
+``session.run`` over them in batches, timed. The difference is everything that is not the model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+
+from docsort.bench.common import page_files, ratio
+from docsort.bench.docs import Section, num, percent, plain
+from docsort.bench.machine import Machine
+from docsort.bench.services import (
+    finished_documents,
+    fresh_database,
+    unique_queue,
+    wait_until,
+    watcher,
+    workers,
+)
+from docsort.bench.timing import interleaved
+from schema import db
+from schema.enums import DecisionKind
+from schema.manifest import load_manifest
+from schema.models import Page, RoutingDecision
+
+SECTION = Section(
+    name="pipeline",
+    title="## Pipeline: end to end against bare ONNX Runtime (`docsort bench pipeline`)",
+    intro="""
+Real pages are dropped into a watch folder at once. `docsort watch` takes each once it has settled,
+stages it, records it and sends classify messages to Redis; one `docsort worker` (one process, threads =
+cores) decodes, classifies, decides, writes CAM overlays for review pages, records everything in the
+database and routes the files; the clock runs from the drop until the database shows every document
+finished. *Bare ONNX Runtime* runs only the model over the same pages (decoded beforehand, untimed), in
+batches of 32, with the same threads; *decode* is the worker's decoder alone on the same files. The
+overhead is what the pipeline spends per page beyond the model: watching, queueing, decoding, database,
+review images and file moves. The watcher, Redis and the database share the same CPU cores.
+""",
+    columns=[
+        ("model", plain("model")),
+        ("pages", plain("pages")),
+        ("database", plain("database")),
+        ("end to end pages/s", num("pipeline_pages_per_s")),
+        ("bare ORT pages/s", num("ort_pages_per_s")),
+        ("decode only pages/s", num("decode_pages_per_s")),
+        ("ORT ÷ end to end", num("ort_vs_pipeline", 1, "×")),
+        ("overhead ms/page", num("overhead_ms_per_page")),
+        ("model share of end to end", percent("model_share")),
+        ("auto / review / failed", plain("outcomes")),
+    ],
+    key=("model", "pages", "database"),
+)
+
+
+def _stage(files: list[Path], staging: Path) -> list[Path]:
+    staging.mkdir(parents=True)
+    staged = []
+    for i, src in enumerate(files):
+        target = staging / f"{i:05d}-{src.name}"
+        shutil.copyfile(src, target)
+        staged.append(target)
+    return staged
+
+
+def _outcomes(url: str) -> tuple[int, dict[str, int]]:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            pages = int(conn.execute(select(func.count()).select_from(Page)).scalar() or 0)
+            rows = conn.execute(select(RoutingDecision.kind, func.count()).group_by(RoutingDecision.kind))
+            kinds = {DecisionKind(k).value: int(n) for k, n in rows}
+    finally:
+        engine.dispose()
+    return pages, kinds
+
+
+def bare_rates(model_dir: Path, files: list[Path], threads: int, batch: int = 32) -> dict[str, float]:
+    """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
+    from worker.inference import load_model
+    from worker.pipeline import decode_document
+
+    model = load_model(model_dir, "cpu", threads, batch)
+    started = time.perf_counter()
+    inputs = [p.model_input for f in files for p in decode_document(f, model.manifest.input).pages]
+    decode_s = time.perf_counter() - started
+    stacked = np.stack(inputs)
+    timed = interleaved({"ort": lambda: model.run(stacked)}, rounds=3, warmup=1, desc="bare ONNX Runtime")
+    return {"pages": len(inputs), "decode": len(inputs) / decode_s, "ort": timed["ort"].rate(len(inputs))}
+
+
+def run(
+    model_dir: Path,
+    data_dir: Path,
+    machine: Machine,
+    *,
+    pages: int = 200,
+    database_url: str = "",
+    broker_url: str = "redis://localhost:6379/0",
+    settle: float = 0.5,
+    threads: int = 0,
+    seed: int = 0,
+    timeout: float = 900.0,
+) -> dict[str, Any]:
+    threads = threads or machine.cores
+    files = page_files(data_dir, pages, seed)
+    with tempfile.TemporaryDirectory(prefix="docsort-bench-pipeline-") as tmp:
+        work = Path(tmp)
+        staged = _stage(files, work / "staging")
+        with fresh_database(database_url, work, "pipeline") as url:
+            settings = {
+                "data_dir": work / "data",
+                "database_url": url,
+                "broker_url": broker_url,
+                "model_dir": model_dir,
+                "threads": threads,
+            }
+            queue = unique_queue("pipeline")
+            inbox = work / "data" / "inbox"
+            inbox.mkdir(parents=True)
+            watch_settings = {**settings, "queue": queue, "watch_settle_seconds": settle, "model_dir": None}
+            with workers(settings, queue, work, 1), watcher(watch_settings, inbox, work / "watch.log"):
+                started = time.perf_counter()
+                for path in staged:
+                    os.rename(path, inbox / path.name)
+                ended = wait_until(
+                    lambda: finished_documents(url) >= len(staged),
+                    timeout,
+                    f"{len(staged)} documents through",
+                )
+            n_pages, kinds = _outcomes(url)
+    bare = bare_rates(model_dir, files, threads)
+    elapsed = ended - started
+    rate = n_pages / elapsed
+    manifest = load_manifest(model_dir)
+    return {
+        "model": f"{manifest.name}/{manifest.version} ({manifest.backbone} {manifest.input.height} px)",
+        "pages": n_pages,
+        "documents": len(staged),
+        "database": url.split(":", 1)[0].split("+")[0],
+        "threads": threads,
+        "settle_s": settle,
+        "seconds": elapsed,
+        "pipeline_pages_per_s": rate,
+        "ort_pages_per_s": bare["ort"],
+        "decode_pages_per_s": bare["decode"],
+        "ort_vs_pipeline": ratio(bare["ort"], rate),
+        "overhead_ms_per_page": 1000.0 * (1.0 / rate - 1.0 / bare["ort"]),
+        "model_share": ratio(rate, bare["ort"]),
+        "outcomes": f"{kinds.get('auto', 0)} / {kinds.get('review', 0)} / {kinds.get('failed', 0)}",
+    }
+
+
+def summary(result: dict[str, Any]) -> list[str]:
+    return [
+        f"{result['model']}: {result['pages']} pages ({result['documents']} files), {result['database']}, "
+        f"watch settle {result['settle_s']} s, {result['threads']} threads",
+        f"  end to end      {result['pipeline_pages_per_s']:8.1f} pages/s ({result['seconds']:.1f} s)",
+        f"  bare ONNX RT    {result['ort_pages_per_s']:8.1f} pages/s",
+        f"  decode only     {result['decode_pages_per_s']:8.1f} pages/s",
+        f"  ratio bare / end to end {result['ort_vs_pipeline']:.1f}x; overhead "
+        f"{result['overhead_ms_per_page']:.1f} ms per page; auto / review / failed {result['outcomes']}",
+    ]

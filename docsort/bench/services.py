@@ -1,0 +1,145 @@
+"""The real pieces an end-to-end benchmark runs: a fresh database, worker processes, the watcher.
+
+Workers are started by the one launcher docsort has for real worker processes
+(``tests/support/worker_proc.py``), so these benchmarks run from a source checkout. Every database,
+queue and folder is new for the run and removed (or left in the work folder) at the end; shared
+services are only used, never restarted or flushed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+from docsort.bench.common import BenchError
+from schema import db
+from schema.enums import DocumentState
+from schema.models import Document
+
+
+@contextmanager
+def fresh_database(base_url: str, work: Path, tag: str) -> Iterator[str]:
+    """A new, migrated database: a SQLite file in ``work``, or a new database on ``base_url``'s
+    PostgreSQL server (dropped at the end)."""
+    if not base_url or base_url.startswith("sqlite"):
+        url = f"sqlite:///{work / f'{tag}.db'}"
+        db.upgrade(url)
+        yield url
+        return
+    import psycopg
+
+    parsed = make_url(base_url)
+    name = f"docsort_bench_{tag}_{uuid.uuid4().hex[:8]}"
+    admin = parsed.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = parsed.set(database=name).render_as_string(hide_password=False)
+    try:
+        db.upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def finished_documents(url: str) -> int:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            done = (DocumentState.done, DocumentState.failed)
+            stmt = select(func.count()).select_from(Document).where(Document.state.in_(done))
+            return int(conn.execute(stmt).scalar() or 0)
+    finally:
+        engine.dispose()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.05) -> float:
+    """Poll until ``condition`` holds; return the moment (perf_counter) it was first seen to hold."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if condition():
+            return time.perf_counter()
+        time.sleep(interval)
+    raise BenchError(f"{what}: not reached after {timeout:.0f} s")
+
+
+def worker_launcher() -> Any:
+    """``tests/support/worker_proc.py`` of this source checkout: docsort's launcher of real workers."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "tests" / "support" / "worker_proc.py").is_file():
+        raise BenchError(
+            "this benchmark starts real workers with tests/support/worker_proc.py: run it from a checkout"
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from tests.support import worker_proc
+
+    return worker_proc
+
+
+@contextmanager
+def workers(settings: Mapping[str, Any], queue: str, log_dir: Path, processes: int) -> Iterator[Any]:
+    """One ``docsort worker`` with ``processes`` pool processes, ready (model loaded and warm)."""
+    launcher = worker_launcher()
+    env = launcher.settings_env(dict(settings), concurrency=processes)
+    worker = launcher.start_worker(env, queue, log_dir / f"worker-{queue}.log", concurrency=processes)
+    try:
+        worker.wait_for_log("inference.warm", timeout=120, count=processes)
+        yield worker
+    finally:
+        worker.stop(grace=20)
+        clean_queue(str(settings["broker_url"]), queue)
+
+
+def clean_queue(broker_url: str, queue: str) -> None:
+    client = redis.Redis.from_url(broker_url)
+    try:
+        suffixes = ("", ".unacked", ".unacked_index", ".unacked_mutex")
+        client.delete(*[f"{queue}{s}" for s in suffixes], f"_kombu.binding.{queue}")
+    finally:
+        client.close()
+
+
+@contextmanager
+def watcher(settings: Mapping[str, Any], inbox: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``docsort watch INBOX`` in its own process, watching."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSORT_")}
+    env.update({f"DOCSORT_{k.upper()}": str(v) for k, v in settings.items() if v is not None})
+    root = Path(__file__).resolve().parents[2]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "docsort.cli", "watch", str(inbox)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until(lambda: "watching" in log_path.read_text(errors="replace"), 60, "the watcher started")
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def unique_queue(kind: str) -> str:
+    return f"docsort-bench-{kind}-{uuid.uuid4().hex[:8]}"
