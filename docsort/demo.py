@@ -61,6 +61,8 @@ OPERATOR = "demo"
 AREAS = ("models", "inbox", "processing", "outbox", "error", "archive", "review")
 STOP_ORDER = ("watch", "worker", "web", "train", "redis")
 STEPS = 8
+SHOWS_REVIEW = (0.10, 0.60)  # trained thresholds kept when they review this share of validation pages
+DEFAULT_REVIEW_FRACTION = 0.2
 
 
 class Demo:
@@ -177,20 +179,27 @@ class Demo:
         sessions = db.make_sessionmaker(db.make_engine(self.paths.database_url))
         with db.session_scope(sessions) as session:
             row = activate(session, self.paths.area("models"), MODEL_NAME, version_dir.name)
-        threshold, n = review_threshold(version_dir, self.opts.review_fraction)
-        self.confidence = threshold
         self.step(
             3, f"activated {row.name}/{row.version} (as `docsort models activate {row.name} {row.version}`)"
         )
-        if (calibrated := calibrated_review_rate(version_dir)) is not None:
+        calibrated = calibrated_review_rate(version_dir)
+        if calibrated is not None:
             self.note(
                 f"its own thresholds (for {100 * calibrated[0]:.1f}% accuracy of auto pages) send "
-                f"{100 * calibrated[1]:.0f}% of validation pages to review"
+                f"{100 * calibrated[1]:.0f}% of its validation pages to review"
             )
+        fraction = self.opts.review_fraction
+        if fraction is None:
+            if calibrated is not None and SHOWS_REVIEW[0] <= calibrated[1] <= SHOWS_REVIEW[1]:
+                self.note("the demo serves it with those thresholds")
+                return
+            fraction = DEFAULT_REVIEW_FRACTION
+        threshold, n = review_threshold(version_dir, fraction)
+        self.confidence = threshold
         self.note(
             f"the demo serves it with DOCSORT_CONFIDENCE={threshold:.3f} instead: the lowest "
-            f"{100 * self.opts.review_fraction:.0f}% of its {n} validation pages fall below that, so the "
-            "review queue has pages to show"
+            f"{100 * fraction:.0f}% of its {n} validation pages fall below that, so the review queue "
+            "has pages to show"
         )
 
     def choose_broker(self) -> None:

@@ -28,12 +28,13 @@ def demo(
     image_size: int = typer.Option(64, "--image-size", min=16, help="Model input side in pixels."),
     epochs: int = typer.Option(20, "--epochs", min=1, help="Training epochs."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Training batch size."),
-    review_fraction: float = typer.Option(
-        0.2,
+    review_fraction: float | None = typer.Option(
+        None,
         "--review-fraction",
         min=0.0,
         max=0.9,
-        help="Share of validation pages below the review threshold.",
+        help="Serve with the confidence below which this share of validation pages falls "
+        "[default: the trained thresholds when they send 10-60% of validation pages to review, else 0.2].",
     ),
     broker_url: str = typer.Option(
         "redis://127.0.0.1:6379/0", "--broker-url", help="Redis to use when it answers."

@@ -27,7 +27,7 @@ class DemoOptions:
     image_size: int = 64
     epochs: int = 20
     batch_size: int = 8
-    review_fraction: float = 0.2
+    review_fraction: float | None = None  # None: the trained thresholds if they show review, else 0.2
     broker_url: str = "redis://127.0.0.1:6379/0"
     start_redis: bool = True
     host: str = "127.0.0.1"
