@@ -8,16 +8,18 @@ dropout and one dense layer, so the class activation map is exact: ``cam = featu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import keras
 from keras import layers
 
 from trainer.errors import TrainerError
+from trainer.recipe import RECIPES
 
 BACKBONES = ("small-cnn", "vgg16", "xception")
-DEFAULT_IMAGE_SIZE = {"small-cnn": 96, "vgg16": 224, "xception": 299}
+DEFAULT_IMAGE_SIZE = {name: recipe.image_size for name, recipe in RECIPES.items()}
 MIN_IMAGE_SIZE = {"small-cnn": 16, "vgg16": 32, "xception": 71}
 # Layer-name prefixes of the top blocks that phase 2 fine-tunes.
 FINE_TUNE_PREFIXES = {"vgg16": ("block5_",), "xception": ("block13_", "block14_"), "small-cnn": ("stage4_",)}
@@ -57,6 +59,7 @@ class Classifier:
     head: keras.Model
     dense: layers.Dense
     image_size: tuple[int, int]
+    serving: Any = field(default=None, repr=False)  # the traced image → {probs, cam} function, once made
 
     @property
     def cam_shape(self) -> tuple[int, int]:

@@ -91,15 +91,16 @@ class ProgressBar(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.enabled:
-            self.bar = tqdm(
-                total=self.steps, desc=f"{self.label} epoch {epoch + 1}", leave=False, unit="batch"
-            )
+            desc = f"{self.label} epoch {epoch + 1}"
+            self.bar = tqdm(total=self.steps, desc=desc, leave=False, unit="batch", mininterval=0.5)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.bar is not None:
             logs = logs or {}
+            self.bar.set_postfix(
+                loss=f"{logs.get('loss', 0.0):.4f}", acc=f"{logs.get('accuracy', 0.0):.4f}", refresh=False
+            )
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{logs.get('loss', 0.0):.4f}", acc=f"{logs.get('accuracy', 0.0):.4f}")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.bar is not None:

@@ -34,7 +34,7 @@ def train_command(
         None,
         "--image-size",
         min=16,
-        help="Square input side [default: small-cnn 96, vgg16 224, xception 299].",
+        help="Square input side [default: small-cnn 64, vgg16 224, xception 299].",
     ),
     epochs: int | None = typer.Option(
         None, "--epochs", min=1, help="From scratch: all epochs; pretrained: head epochs [default: recipe]."

@@ -24,8 +24,11 @@ OPSET = 17
 
 
 def serving_function(clf: Classifier):
-    """A tf.function image → {probs, cam} over the classifier in inference mode."""
+    """A tf.function image → {probs, cam} over the classifier in inference mode (traced once)."""
     import tensorflow as tf
+
+    if clf.serving is not None:
+        return clf.serving
 
     height, width = clf.image_size
     spec = tf.TensorSpec((None, height, width, 3), tf.float32, name="image")
@@ -37,6 +40,7 @@ def serving_function(clf: Classifier):
         cam = tf.tensordot(feats, tf.convert_to_tensor(clf.dense.kernel), axes=1)
         return {"probs": probs, "cam": cam}
 
+    clf.serving = (serve, spec)
     return serve, spec
 
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 MAX_MISCLASSIFIED = 16
 
@@ -29,6 +30,7 @@ def plot_curves(history: list[dict[str, Any]], path: Path) -> None:
             if row["phase"] != prev["phase"]:
                 ax.axvline(row["epoch"] - 0.5, color="grey", linestyle="--", linewidth=1)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(key)
         ax.grid(alpha=0.3)
         ax.legend()
