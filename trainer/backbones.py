@@ -8,6 +8,7 @@ dropout and one dense layer, so the class activation map is exact: ``cam = featu
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,17 +99,46 @@ def small_cnn(
 
 
 def _backbone(name: str, size: tuple[int, int], weights: str | None) -> keras.Model:
+    """The feature extractor (normalisation included). A weights FILE is either one this trainer saved
+    (``backbone.weights.h5`` of a version folder) or, for VGG16/Xception, Keras's own "notop" file."""
     image = keras.Input((size[0], size[1], 3), name="image", dtype="float32")
     if name == "small-cnn":
-        out = small_cnn(Normalize("unit", name="normalize")(image))
-        model = keras.Model(image, out, name="small_cnn")
-        if weights:
-            model.load_weights(weights)
-        return model
-    app = keras.applications.VGG16 if name == "vgg16" else keras.applications.Xception
-    base = app(include_top=False, weights=weights, input_shape=(size[0], size[1], 3))
-    out = base(Normalize(name, name="normalize")(image))
-    return keras.Model(image, out, name=name)
+        model = keras.Model(image, small_cnn(Normalize("unit", name="normalize")(image)), name="small_cnn")
+        base = model
+    else:
+        app = keras.applications.VGG16 if name == "vgg16" else keras.applications.Xception
+        shape = (size[0], size[1], 3)
+        base = app(
+            include_top=False, weights="imagenet" if weights == "imagenet" else None, input_shape=shape
+        )
+        model = keras.Model(image, base(Normalize(name, name="normalize")(image)), name=name)
+    if weights not in (None, "imagenet"):
+        _load_weights_file(model, base, str(weights))
+    return model
+
+
+def _strict_load(model: keras.Model, path: str) -> None:
+    """``load_weights``, but a partial match (Keras only warns and keeps fresh weights) is an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        model.load_weights(path)
+
+
+def _load_weights_file(model: keras.Model, base: keras.Model, path: str) -> None:
+    errors = (ValueError, OSError, KeyError, UserWarning)
+    try:
+        _strict_load(model, path)
+        return
+    except errors as exc:
+        if base is model:
+            raise TrainerError(f"--weights {path}: does not fit this backbone ({exc})") from exc
+        first = exc
+    try:
+        _strict_load(base, path)
+    except errors as exc:
+        raise TrainerError(
+            f"--weights {path}: fits neither this trainer's backbone ({first}) nor {base.name} ({exc})"
+        ) from exc
 
 
 def resolve_weights(weights: str) -> str | None:

@@ -50,6 +50,31 @@ def test_pretrained_architectures_train_from_scratch_export_and_pass_parity(
     assert [row["phase"] for row in _history(version_dir)] == ["train"]
     assert manifest.cam_shape == [size // 32, size // 32] if backbone == "vgg16" else [3, 3]
 
+    from trainer.backbones import build_classifier
+
+    fresh = build_classifier(backbone, size, 2, "none")
+    resumed = build_classifier(backbone, size, 2, str(version_dir / "backbone.weights.h5"))
+    kernels = [(w.path, w.numpy()) for w in resumed.features.weights if w.path.endswith("kernel")]
+    assert kernels and all(
+        not np.array_equal(k, f.numpy())
+        for (_, k), f in zip(
+            kernels, [w for w in fresh.features.weights if w.path.endswith("kernel")], strict=True
+        )
+    )
+
+
+def test_a_weights_file_for_another_backbone_is_refused_by_name(data: Path, tmp_path: Path) -> None:
+    from trainer.backbones import build_classifier
+    from trainer.errors import TrainerError
+
+    other = build_classifier("vgg16", 32, 2, "none")
+    path = tmp_path / "vgg.weights.h5"
+    other.features.save_weights(str(path))
+    with pytest.raises(TrainerError, match=r"--weights .*vgg\.weights\.h5: does not fit"):
+        build_classifier("small-cnn", 32, 2, str(path))
+    with pytest.raises(TrainerError, match="not 'imagenet', 'none' or an existing weights file"):
+        build_classifier("small-cnn", 32, 2, str(tmp_path / "missing.h5"))
+
 
 def test_weights_file_trains_head_on_cached_features_then_fine_tunes_top_block(
     data: Path, tmp_path: Path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
         255,
         "float32",
     )
-    assert manifest.thresholds.confidence == 0.9 and manifest.temperature == 1.0
+    assert manifest.temperature > 0 and 0.0 <= manifest.thresholds.confidence <= 1.0  # set by calibration
     assert manifest.cam_shape == [2, 2]
     assert manifest.training.split_seed == 42 and manifest.training.val_fraction == 0.2
     assert manifest.training.extra["unreadable"] == 1
@@ -99,6 +100,15 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
     assert sum(row["support"] for row in result["per_class"].values()) == 28
     assert sum(map(sum, result["confusion"])) == 28
     assert set(result["per_class"]["text"]) >= {"precision", "recall", "f1", "support"}
+
+    val_only = tmp_path / "val_only"  # the validation files alone: evaluate must agree with training's report
+    for rel in split["val"]:
+        (val_only / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(data / rel, val_only / rel)
+    again = docsort("evaluate", str(val_only), "--model", str(version_dir), "--json", "-q")
+    on_val = json.loads(again.stdout.strip().splitlines()[-1])
+    assert on_val["confusion"] == manifest.metrics["confusion"]
+    assert on_val["accuracy"] == manifest.metrics["accuracy"]
 
 
 def test_evaluate_runs_without_tensorflow() -> None:
