@@ -27,6 +27,15 @@ def _require(modules: tuple[str, ...], command: str) -> None:
             raise typer.Exit(code=3)
 
 
+def _logging() -> None:
+    """Logs to stderr as the settings say, so stdout holds only the command's own lines."""
+    from schema.logs import configure_logging
+    from schema.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+
 def _print_choice(choice: Any, as_json: bool) -> None:
     t = choice.thresholds
     acc = "n/a" if choice.auto_accuracy is None else f"{100 * choice.auto_accuracy:.2f}%"
@@ -55,6 +64,7 @@ def retarget_command(
 
     Rewrites manifest.json only (atomically); model.onnx is untouched.
     """
+    _logging()
     from trainer.thresholds import retarget
 
     choice = retarget(
@@ -79,6 +89,7 @@ def calibrate_command(
     For versions made before calibration ran at training time; rewrites manifest.json only.
     """
     _require(("onnx",), "models calibrate")
+    _logging()
     from trainer.calibration import calibrate_version
 
     choice = calibrate_version(version_dir, data, auto_accuracy)
@@ -114,6 +125,7 @@ def export_command(
     _require(("onnx",), "export --int8")
     from dataclasses import asdict
 
+    _logging()
     from trainer.quantize import quantize_version
 
     report = quantize_version(
@@ -152,6 +164,7 @@ def cluster_command(
 ) -> None:
     """Cluster unlabelled pages by the backbone's features: one folder and one contact sheet per cluster."""
     _require(("onnx", "sklearn"), "cluster")
+    _logging()
     from trainer.cluster import cluster_folder
     from trainer.embed import keras_embedder, onnx_embedder
 
