@@ -59,7 +59,7 @@ def existing_rows(text: str, section: Section) -> list[dict[str, Any]]:
 
 
 def render(section: Section, rows: list[dict[str, Any]]) -> str:
-    headers = [h for h, _ in section.columns] + ["load 1/5/15 min"]
+    headers = [h for h, _ in section.columns] + ["load 1/5/15 min at start → 1 min at end"]
     lines = [
         f"{section.marker('begin')} -->",
         section.title,
@@ -89,7 +89,7 @@ def record(
     row = {
         "result": result,
         "machine": machine.describe(),
-        "load": machine.load_text(),
+        "load": f"{machine.load_text()} → {os.getloadavg()[0]:.2f}",
         "command": command,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }

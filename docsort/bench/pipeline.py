@@ -3,8 +3,9 @@
 End to end: the pages are dropped into a watch folder at once; ``docsort watch`` takes them (settle
 window, staging, a document row each, classify messages to Redis), one ``docsort worker`` decodes,
 classifies, decides, records and routes them; the clock stops when the database shows every document
-finished. Bare: the same files decoded by the worker's decoder (untimed), then only the model's
-``session.run`` over them in batches, timed. The difference is everything that is not the model.
+finished and the processing area is empty (delivered and archived). Bare: the same files decoded by the
+worker's decoder (untimed), then only the model's ``session.run`` over them in batches, timed. The
+difference is everything that is not the model.
 """
 
 from __future__ import annotations
@@ -44,10 +45,11 @@ Real pages are dropped into a watch folder at once. `docsort watch` takes each o
 stages it, records it and sends classify messages to Redis; one `docsort worker` (one process, threads =
 cores) decodes, classifies, decides, writes CAM overlays for review pages, records everything in the
 database and routes the files; the clock runs from the drop until the database shows every document
-finished. *Bare ONNX Runtime* runs only the model over the same pages (decoded beforehand, untimed), in
-batches of 32, with the same threads; *decode* is the worker's decoder alone on the same files. The
-overhead is what the pipeline spends per page beyond the model: watching, queueing, decoding, database,
-review images and file moves. The watcher, Redis and the database share the same CPU cores.
+finished and every file has left the processing area (routed pages delivered, files archived). *Bare
+ONNX Runtime* runs only the model over the same pages (decoded beforehand, untimed), in batches of 32,
+with the same threads; *decode* is the worker's decoder alone on the same files. The overhead is what
+the pipeline spends per page beyond the model: watching, queueing, decoding, database, review images and
+file moves. The watcher, Redis and the database share the same CPU cores.
 """,
     columns=[
         ("model", plain("model")),
@@ -73,6 +75,10 @@ def _stage(files: list[Path], staging: Path) -> list[Path]:
         shutil.copyfile(src, target)
         staged.append(target)
     return staged
+
+
+def _files_in(folder: Path) -> bool:
+    return folder.is_dir() and any(p.is_file() for p in folder.rglob("*"))
 
 
 def _outcomes(url: str) -> tuple[int, dict[str, int]]:
@@ -135,10 +141,11 @@ def run(
                 started = time.perf_counter()
                 for path in staged:
                     os.rename(path, inbox / path.name)
+                processing = work / "data" / "processing"
                 ended = wait_until(
-                    lambda: finished_documents(url) >= len(staged),
+                    lambda: finished_documents(url) >= len(staged) and not _files_in(processing),
                     timeout,
-                    f"{len(staged)} documents through",
+                    f"{len(staged)} documents recorded, routed and archived",
                 )
             n_pages, kinds = _outcomes(url)
     bare = bare_rates(model_dir, files, threads)

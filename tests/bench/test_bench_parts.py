@@ -56,7 +56,7 @@ def test_docs_table_replaces_the_run_with_the_same_key_and_leaves_other_sections
     text = doc.read_text()
     assert "Their text -- kept." in text and text.count("## Training") == 1
     assert text.count("<!-- docsort-bench:demo:begin -->") == 1
-    assert "| 32 | 12.5 | 0.50 / 0.40 / 0.30 |" in text and "| 32 | 10.0 |" not in text
+    assert "| 32 | 12.5 | 0.50 / 0.40 / 0.30 → " in text and "| 32 | 10.0 |" not in text
     assert "| 64 | 5.0 |" in text
     assert "`docsort bench demo --size 32 --write-docs`" in text
     rows = existing_rows(text, SECTION)
