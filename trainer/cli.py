@@ -34,10 +34,13 @@ def train_command(
         None,
         "--image-size",
         min=16,
-        help="Square input side [default: small-cnn 64, vgg16 224, xception 299].",
+        help="Square input side (default: small-cnn 64, vgg16 224, xception 299).",
     ),
     epochs: int | None = typer.Option(
-        None, "--epochs", min=1, help="From scratch: all epochs; pretrained: head epochs [default: recipe]."
+        None,
+        "--epochs",
+        min=1,
+        help="From scratch: all epochs; pretrained: head epochs (default: the recipe's).",
     ),
     fine_tune_epochs: int | None = typer.Option(
         None, "--fine-tune-epochs", min=0, help="Pretrained only: epochs fine-tuning the top blocks."
@@ -45,7 +48,7 @@ def train_command(
     weights: str | None = typer.Option(
         None,
         "--weights",
-        help="imagenet | none | a weights file [default: none for small-cnn, else imagenet].",
+        help="imagenet | none | a weights file (default: none for small-cnn, else imagenet).",
     ),
     val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.01, max=0.9),
     test_fraction: float = typer.Option(
