@@ -110,10 +110,14 @@ def _process_shutdown(pid: int | None = None, **_: Any) -> None:
     metrics.child_exited(pid or os.getpid())
 
 
-@lru_cache(maxsize=1)
-def _redis() -> redis.Redis | None:
-    url = get_worker_settings().broker_url
+@lru_cache(maxsize=8)
+def _redis_at(url: str) -> redis.Redis | None:
     return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://")) else None
+
+
+def _redis() -> redis.Redis | None:
+    """A client of the broker's Redis as the settings name it now (one client per URL)."""
+    return _redis_at(get_worker_settings().broker_url)
 
 
 def count_delivery(task_id: str | None, retries: int) -> int:

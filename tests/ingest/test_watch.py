@@ -73,7 +73,9 @@ def test_file_written_slowly_is_never_taken_before_it_is_complete(
     ingest_settings: IngestSettings,
 ) -> None:
     args = ("--poll",) if mode == "poll" else ()
-    proc = start_watch(*args, DOCSORT_WATCH_SETTLE_SECONDS="1.0", DOCSORT_WATCH_POLL_MS="200")
+    # Pauses of 0.5 s against a settle window of 3 s: a wide margin, so a loaded machine that delays the
+    # writer thread does not make a still-growing file look settled.
+    proc = start_watch(*args, DOCSORT_WATCH_SETTLE_SECONDS="3.0", DOCSORT_WATCH_POLL_MS="200")
     time.sleep(1.5)  # the watcher is up and has scanned
     data = png_bytes(1, size=300) * 3  # ~ a few hundred KB, written in 10 steps over 5 s
     target = inbox / "scan.png"
