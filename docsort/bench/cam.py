@@ -23,6 +23,16 @@ from schema import db
 from schema.manifest import load_manifest
 from schema.messages import ClassifyJob, DocumentRef
 
+
+def _sql(variant: str) -> Any:
+    def fmt(result: dict[str, Any]) -> str:
+        statements = result.get(f"{variant}_sql_statements_per_page")
+        commits = result.get(f"{variant}_commits_per_page")
+        return "n/a" if statements is None else f"{statements:.1f} / {commits:.1f}"
+
+    return fmt
+
+
 SECTION = Section(
     name="cam",
     title="## CAM: the review path against the auto path (`docsort bench cam`)",
@@ -32,7 +42,8 @@ record, route) twice per round, in this process with no broker: once with the co
 (every page routed automatically: the file is copied into its class folder) and once at 1 (every page
 to review: the page is decoded again at review size, its image and its CAM overlay are written as PNG).
 Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
-The difference per page is what a page sent to review costs beyond an automatically routed one.
+The difference per page is what a page sent to review costs beyond an automatically routed one. The
+SQL statements and commits the runner sends per page are counted on the database engine.
 """,
     columns=[
         ("model", plain("model")),
@@ -41,6 +52,8 @@ The difference per page is what a page sent to review costs beyond an automatica
         ("review path ms/page", num("review_ms_per_page")),
         ("review ÷ auto", num("review_vs_auto", 2, "×")),
         ("extra ms per review page", num("review_extra_ms_per_page")),
+        ("SQL statements / commits per page, auto", _sql("auto")),
+        ("… review", _sql("review")),
     ],
     key=("model", "pages"),
 )
@@ -68,17 +81,31 @@ def _context(
     )
 
 
-def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int]:
+def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, dict[str, int]]:
+    """Run the jobs; (seconds, pages, auto, review, {"statements": n, "commits": n}) of the database."""
+    from sqlalchemy import event
+
     from worker.runner import run_job
 
+    engine = ctx.sessions.kw["bind"]
+    counts = {"statements": 0, "commits": 0}
+
+    def statement(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "commit", commit)
     started = time.perf_counter()
     pages = auto = review = 0
     for job in jobs:
         outcome = run_job(ctx, job)
         pages, auto, review = pages + outcome.pages, auto + outcome.auto, review + outcome.review
     elapsed = time.perf_counter() - started
-    ctx.sessions.kw["bind"].dispose()
-    return elapsed, pages, auto, review
+    engine.dispose()
+    return elapsed, pages, auto, review, counts
 
 
 def run(
@@ -102,6 +129,7 @@ def run(
         ClassifyJob(documents=refs[i : i + per_job], on_done="keep") for i in range(0, len(refs), per_job)
     ]
     times: dict[str, list[float]] = {"auto": [], "review": []}
+    sql: dict[str, dict[str, float]] = {}
     n_pages = 0
     with tempfile.TemporaryDirectory(prefix="docsort-bench-cam-") as tmp:
         work = Path(tmp)
@@ -112,7 +140,8 @@ def run(
         for r in range(rounds):
             for variant, confidence in (("auto", 0.0), ("review", 1.0)):
                 ctx = _context(model_dir, work / f"{variant}-{r}", template, confidence, models, threads)
-                elapsed, n_pages, auto, review = _one_run(ctx, jobs)
+                elapsed, n_pages, auto, review, counts = _one_run(ctx, jobs)
+                sql[variant] = {k: v / max(n_pages, 1) for k, v in counts.items()}
                 if (auto, review) != ((n_pages, 0) if variant == "auto" else (0, n_pages)):
                     raise BenchError(f"{variant} run routed {auto} pages and sent {review} to review")
                 times[variant].append(elapsed)
@@ -129,6 +158,10 @@ def run(
         "review_ms_per_page": review_ms,
         "review_vs_auto": ratio(review_ms, auto_ms),
         "review_extra_ms_per_page": review_ms - auto_ms,
+        "auto_sql_statements_per_page": sql["auto"]["statements"],
+        "auto_commits_per_page": sql["auto"]["commits"],
+        "review_sql_statements_per_page": sql["review"]["statements"],
+        "review_commits_per_page": sql["review"]["commits"],
     }
 
 
@@ -140,4 +173,7 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  review path  {result['review_ms_per_page']:7.1f} ms per page",
         f"  ratio review / auto {result['review_vs_auto']:.2f}x: "
         f"{result['review_extra_ms_per_page']:.1f} ms more per page sent to review",
+        f"  database per page: auto {result['auto_sql_statements_per_page']:.1f} statements, "
+        f"{result['auto_commits_per_page']:.1f} commits; review "
+        f"{result['review_sql_statements_per_page']:.1f} statements, {result['review_commits_per_page']:.1f} commits",
     ]

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from docsort.bench.timing import interleaved
 from schema import db
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest
-from schema.models import Page, RoutingDecision
+from schema.models import Document, Page, RoutingDecision
 
 SECTION = Section(
     name="pipeline",
@@ -58,6 +59,7 @@ file moves. The watcher, Redis and the database share the same CPU cores.
         ("end to end pages/s", num("pipeline_pages_per_s")),
         ("bare ORT pages/s", num("ort_pages_per_s")),
         ("decode only pages/s", num("decode_pages_per_s")),
+        ("watcher intake files/s", num("intake_pages_per_s")),
         ("ORT ÷ end to end", num("ort_vs_pipeline", 1, "×")),
         ("overhead ms/page", num("overhead_ms_per_page")),
         ("model share of end to end", percent("model_share")),
@@ -91,6 +93,19 @@ def _outcomes(url: str) -> tuple[int, dict[str, int]]:
     finally:
         engine.dispose()
     return pages, kinds
+
+
+def _last_received(url: str) -> float:
+    """When the watcher recorded its last document (epoch seconds)."""
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            last = conn.execute(select(func.max(Document.received_at))).scalar()
+    finally:
+        engine.dispose()
+    if last is None:
+        return float("nan")
+    return (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
 
 
 def bare_rates(model_dir: Path, files: list[Path], threads: int, batch: int = 32) -> dict[str, float]:
@@ -138,7 +153,7 @@ def run(
             inbox.mkdir(parents=True)
             watch_settings = {**settings, "queue": queue, "watch_settle_seconds": settle, "model_dir": None}
             with workers(settings, queue, work, 1), watcher(watch_settings, inbox, work / "watch.log"):
-                started = time.perf_counter()
+                started, dropped_at = time.perf_counter(), time.time()
                 for path in staged:
                     os.rename(path, inbox / path.name)
                 processing = work / "data" / "processing"
@@ -148,6 +163,7 @@ def run(
                     f"{len(staged)} documents recorded, routed and archived",
                 )
             n_pages, kinds = _outcomes(url)
+            intake_s = _last_received(url) - dropped_at
     bare = bare_rates(model_dir, files, threads)
     elapsed = ended - started
     rate = n_pages / elapsed
@@ -161,6 +177,8 @@ def run(
         "settle_s": settle,
         "seconds": elapsed,
         "pipeline_pages_per_s": rate,
+        "intake_seconds": intake_s,
+        "intake_pages_per_s": len(staged) / intake_s,
         "ort_pages_per_s": bare["ort"],
         "decode_pages_per_s": bare["decode"],
         "ort_vs_pipeline": ratio(bare["ort"], rate),
@@ -175,6 +193,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{result['model']}: {result['pages']} pages ({result['documents']} files), {result['database']}, "
         f"watch settle {result['settle_s']} s, {result['threads']} threads",
         f"  end to end      {result['pipeline_pages_per_s']:8.1f} pages/s ({result['seconds']:.1f} s)",
+        f"  watcher intake  {result['intake_pages_per_s']:8.1f} files/s (last file recorded after "
+        f"{result['intake_seconds']:.1f} s)",
         f"  bare ONNX RT    {result['ort_pages_per_s']:8.1f} pages/s",
         f"  decode only     {result['decode_pages_per_s']:8.1f} pages/s",
         f"  ratio bare / end to end {result['ort_vs_pipeline']:.1f}x; overhead "
