@@ -175,5 +175,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{result['review_extra_ms_per_page']:.1f} ms more per page sent to review",
         f"  database per page: auto {result['auto_sql_statements_per_page']:.1f} statements, "
         f"{result['auto_commits_per_page']:.1f} commits; review "
-        f"{result['review_sql_statements_per_page']:.1f} statements, {result['review_commits_per_page']:.1f} commits",
+        f"{result['review_sql_statements_per_page']:.1f} statements, "
+        f"{result['review_commits_per_page']:.1f} commits",
     ]
