@@ -54,13 +54,16 @@ def count_docs(sessions: sessionmaker[Session]) -> int:
         return int(s.scalar(select(func.count(Document.id))) or 0)
 
 
-def _write_slowly(path: Path, data: bytes, chunks: int, pause: float) -> None:
+def _write_slowly(path: Path, data: bytes, chunks: int, pause: float, done: threading.Event) -> None:
+    """Write ``data`` in ``chunks`` steps ``pause`` apart; ``done`` is set once the last byte is written."""
     step = -(-len(data) // chunks)
     with path.open("wb") as fh:
         for start in range(0, len(data), step):
+            if start:
+                time.sleep(pause)
             fh.write(data[start : start + step])
             fh.flush()
-            time.sleep(pause)
+    done.set()
 
 
 @pytest.mark.parametrize("mode", ["inotify", "poll"])
@@ -79,9 +82,11 @@ def test_file_written_slowly_is_never_taken_before_it_is_complete(
     time.sleep(1.5)  # the watcher is up and has scanned
     data = png_bytes(1, size=300) * 3  # ~ a few hundred KB, written in 10 steps over 5 s
     target = inbox / "scan.png"
-    writer = threading.Thread(target=_write_slowly, args=(target, data, 10, 0.5))
+    complete = threading.Event()
+    writer = threading.Thread(target=_write_slowly, args=(target, data, 10, 0.5, complete))
     writer.start()
-    while writer.is_alive():
+    wait_until(target.exists, 10, what="the writer to create the file")
+    while not complete.is_set():  # the whole time the file is still growing
         assert count_docs(sessions) == 0, "a growing file was taken"
         assert target.exists(), "a growing file was moved away"
         time.sleep(0.1)
