@@ -17,7 +17,7 @@ from schema.logs import get_logger
 from schema.manifest import load_manifest
 from trainer.data import scan_folder
 from trainer.metrics import classification_report
-from trainer.onnxrun import onnx_session, run_onnx
+from trainer.onnx_run import onnx_session, run_onnx
 from worker.imaging import UnreadableImage, load_model_inputs
 
 log = get_logger(__name__)

@@ -16,7 +16,7 @@ import onnxruntime as ort
 from schema.logs import get_logger
 from trainer.backbones import Classifier
 from trainer.errors import ExportParityError, TrainerError
-from trainer.onnxrun import run_onnx
+from trainer.onnx_run import run_onnx
 
 log = get_logger(__name__)
 PARITY_TOLERANCE = 1e-4

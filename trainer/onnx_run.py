@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ def make_session(model: Path | bytes, threads: int = 0) -> Any:
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
     options.log_severity_level = 3
     source = str(model) if isinstance(model, Path) else model
     return ort.InferenceSession(source, sess_options=options, providers=["CPUExecutionProvider"])
@@ -47,3 +49,26 @@ def run_outputs(
         for store, value in zip(chunks, out, strict=True):
             store.append(np.asarray(value))
     return [np.concatenate(store) if store else np.zeros((0,), np.float32) for store in chunks]
+
+
+def onnx_session(path: Path, threads: int | None = None) -> Any:
+    """A CPU session for an exported model, with at most two intra-op threads unless told otherwise."""
+    return make_session(Path(path), threads or min(2, os.cpu_count() or 1))
+
+
+def run_onnx(
+    session: Any, images: np.ndarray, batch_size: int = 64, with_cam: bool = False
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class scores (and CAMs when asked) for uint8 or float32 images N×H×W×3, in batches."""
+    outputs = ["probs", "cam"] if with_cam else ["probs"]
+    probs: list[np.ndarray] = []
+    cams: list[np.ndarray] = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start : start + batch_size].astype(np.float32)
+        result = session.run(outputs, {"image": batch})
+        probs.append(result[0])
+        if with_cam:
+            cams.append(result[1])
+    n_classes = session.get_outputs()[0].shape[-1]
+    empty = np.zeros((0, n_classes if isinstance(n_classes, int) else 0), np.float32)
+    return (np.concatenate(probs) if probs else empty), (np.concatenate(cams) if cams else None)

@@ -28,7 +28,7 @@ from schema.manifest import (
 from trainer.backbones import Classifier
 from trainer.export import check_parity, export_onnx
 from trainer.metrics import classification_report
-from trainer.onnxrun import onnx_session, run_onnx
+from trainer.onnx_run import onnx_session, run_onnx
 from trainer.recipe import TrainOptions
 
 if TYPE_CHECKING:

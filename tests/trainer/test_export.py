@@ -60,7 +60,7 @@ def test_in_graph_cam_correlates_with_tensorflow_grad_cam(
     tf, tmp_path: Path, backbone: str, size: int
 ) -> None:
     from trainer.export import export_onnx
-    from trainer.onnxrun import onnx_session, run_onnx
+    from trainer.onnx_run import onnx_session, run_onnx
 
     clf = _briefly_trained(tf, backbone, size)
     export_onnx(clf, tmp_path / "model.onnx")
@@ -82,7 +82,7 @@ def test_in_graph_cam_correlates_with_tensorflow_grad_cam(
 def test_export_refuses_a_graph_whose_scores_differ_from_keras(tf, tmp_path: Path) -> None:
     from trainer.backbones import build_classifier
     from trainer.export import check_parity, export_onnx
-    from trainer.onnxrun import onnx_session
+    from trainer.onnx_run import onnx_session
 
     exported = build_classifier("small-cnn", 32, 3, "none")
     other = build_classifier("small-cnn", 32, 3, "none")  # different random weights
