@@ -17,6 +17,7 @@ COPY docsort ./docsort
 COPY schema ./schema
 COPY trainer ./trainer
 COPY worker ./worker
+COPY ingest ./ingest
 COPY review ./review
 # The gpu extra brings onnxruntime-gpu; the CPU onnxruntime (a base dependency) shares its module
 # name, so it is removed and onnxruntime-gpu reinstalled over it.

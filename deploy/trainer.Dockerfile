@@ -12,6 +12,7 @@ COPY docsort ./docsort
 COPY schema ./schema
 COPY trainer ./trainer
 COPY worker ./worker
+COPY ingest ./ingest
 COPY review ./review
 RUN pip wheel --no-deps --wheel-dir /wheels . \
     && python -m venv /opt/venv \

@@ -12,6 +12,7 @@ COPY docsort ./docsort
 COPY schema ./schema
 COPY trainer ./trainer
 COPY worker ./worker
+COPY ingest ./ingest
 COPY review ./review
 # One wheel of docsort itself, then a virtual environment with it and its base dependencies.
 RUN pip wheel --no-deps --wheel-dir /wheels . \

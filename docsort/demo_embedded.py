@@ -25,19 +25,19 @@ EMBEDDED_BROKER_URL = "memory://"
 
 
 class InProcessSender:
-    """A :class:`worker.ingest.sender.JobSender` that hands jobs to the embedded worker thread."""
+    """A :class:`ingest.sender.JobSender` that hands jobs to the embedded worker thread."""
 
     def __init__(self, jobs: queue.Queue[Any]) -> None:
         self.jobs = jobs
 
     def send_classify(self, job: ClassifyJob) -> None:
+        from ingest.sender import classify_message
         from schema.messages import CLASSIFY_TASK
-        from worker.ingest.sender import classify_message
 
         self.jobs.put((CLASSIFY_TASK, classify_message(job)))
 
     def send_callback(self, job_id: str) -> None:
-        from worker.ingest.sender import CALLBACK_TASK
+        from ingest.sender import CALLBACK_TASK
 
         self.jobs.put((CALLBACK_TASK, {"job_id": job_id}))
 
@@ -53,10 +53,10 @@ class EmbeddedBroker:
         self.errors: list[str] = []
 
     def start(self) -> None:
+        from ingest.intake import Intake
+        from ingest.settings import get_ingest_settings
+        from ingest.watch import Watcher
         from schema import db
-        from worker.ingest.intake import Intake
-        from worker.ingest.settings import get_ingest_settings
-        from worker.ingest.watch import Watcher
         from worker.settings import get_worker_settings
 
         get_worker_settings.cache_clear()

@@ -14,9 +14,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.results import PageOutcome, job_result
 from schema.manifest import load_manifest
-from schema.models import SubmissionJob
-from worker.ingest.results import PageOutcome, job_result
+from schema.tables import SubmissionJob
 
 FAILED_ROW = "(unreadable)"
 

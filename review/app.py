@@ -1,10 +1,11 @@
-"""The web application served by ``docsort serve``: the operator pages and the jobs API."""
+"""The operator web pages as an application; ``docsort serve`` adds the jobs API (:mod:`docsort.serve`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -12,6 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, ReviewError
 from review.settings import review_settings
+from review.web import router as web_router
 from review.web.deps import CsrfRefused, LoginRequired, login_redirect_url, render
 from schema import db
 from schema.logs import get_logger
@@ -54,8 +56,6 @@ def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/v1/") or request.url.path.startswith("/static/"):
-            from fastapi.exception_handlers import http_exception_handler
-
             return await http_exception_handler(request, exc)
         return _message(request, exc.status_code, "Not possible", str(exc.detail))
 
@@ -66,10 +66,6 @@ def create_app(settings: DocsortSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
 
-    from review.api import router as api_router
-    from review.web import router as web_router
-
-    app.include_router(api_router)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(

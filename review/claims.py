@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from review.timefmt import as_utc
 from schema.logs import get_logger
-from schema.models import Operator, ReviewClaim
+from schema.tables import Operator, ReviewClaim
 
 log = get_logger(__name__)
 

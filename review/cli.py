@@ -1,17 +1,15 @@
-"""``docsort serve``, ``docsort operator ...`` and ``docsort export-labels``."""
+"""``docsort operator ...`` and ``docsort export-labels``."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from review.settings import ReviewSettings, review_settings
 from schema import db
-from schema.errors import DocsortError
 from schema.logs import configure_logging
 
 operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True)
@@ -19,46 +17,6 @@ operator_app = typer.Typer(help="Operator accounts of the review page.", no_args
 
 def _settings() -> ReviewSettings:
     return review_settings()
-
-
-def _require_migrated(url: str) -> None:
-    current, head = db.current_revision(url), db.head_revision()
-    if current != head:
-        raise DocsortError(
-            f"the database is at revision {current or 'none'}, docsort needs {head}: run `docsort db upgrade`"
-        )
-
-
-def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 for every interface)."),
-    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
-    workers: int = typer.Option(1, min=1, max=64, help="Server processes."),
-    proxy_headers: bool = typer.Option(False, help="Trust X-Forwarded-* headers (behind a reverse proxy)."),
-    forwarded_allow_ips: str | None = typer.Option(
-        None, help="Proxy addresses whose X-Forwarded-* headers are trusted (comma-separated, or *)."
-    ),
-) -> None:
-    """Serve the review web page and the jobs API."""
-    import uvicorn
-
-    settings = _settings()
-    configure_logging(settings.log_level, settings.log_format)
-    settings.ensure_dirs()
-    _require_migrated(settings.database_url)
-    typer.echo(f"docsort review on http://{host}:{port}/ (jobs API under /v1)")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "proxy_headers": proxy_headers,
-        "forwarded_allow_ips": forwarded_allow_ips,
-        "log_config": None,
-    }
-    if workers == 1:
-        from review.app import create_app
-
-        uvicorn.run(create_app(settings), **options)
-    else:  # each process builds its own app (and database pool) from the environment
-        uvicorn.run("review.app:create_app", factory=True, workers=workers, **options)
 
 
 def _read_password(name: str, from_stdin: bool) -> str:
@@ -81,7 +39,7 @@ def operator_create(
     from review.security import create_operator
 
     settings = _settings()
-    _require_migrated(settings.database_url)
+    db.require_migrated(settings.database_url)
     password = _read_password(name, password_stdin)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with sessions() as session:
@@ -94,7 +52,7 @@ def operator_list() -> None:
     """List operator accounts."""
     from sqlalchemy import select
 
-    from schema.models import Operator
+    from schema.tables import Operator
 
     settings = _settings()
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
@@ -118,7 +76,7 @@ def export_labels_command(
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)
-    _require_migrated(settings.database_url)
+    db.require_migrated(settings.database_url)
     since_utc = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with sessions() as session:
@@ -132,6 +90,5 @@ def export_labels_command(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
-    app.command("serve")(serve)
     app.command("export-labels")(export_labels_command)
     app.add_typer(operator_app, name="operator")

@@ -22,8 +22,8 @@ from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
 from schema.errors import DocsortError
 from schema.logs import get_logger
-from schema.models import Operator, Prediction, Review, ReviewClaim, RoutingDecision
 from schema.settings import DocsortSettings
+from schema.tables import Operator, Prediction, Review, ReviewClaim, RoutingDecision
 
 log = get_logger(__name__)
 

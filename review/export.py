@@ -20,7 +20,7 @@ from tqdm import tqdm
 from review.errors import ExportError
 from review.files import review_file
 from schema.logs import get_logger
-from schema.models import Document, Page, Prediction, Review
+from schema.tables import Document, Page, Prediction, Review
 from worker.routing import safe_component
 
 log = get_logger(__name__)

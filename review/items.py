@@ -12,7 +12,7 @@ from review.decisions import class_names, decided_by
 from review.errors import ItemNotFound
 from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin
-from schema.models import Document, Page, Prediction, Review, RoutingDecision
+from schema.tables import Document, Page, Prediction, Review, RoutingDecision
 
 
 @dataclass(frozen=True)

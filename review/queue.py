@@ -1,7 +1,7 @@
 """The review queue: pages the model sent to review that no operator has decided yet, oldest first.
 
 A page is pending when its prediction has a model routing decision of kind ``review`` and no
-:class:`~schema.models.Review` row. Data access takes the session explicitly.
+:class:`~schema.tables.Review` row. Data access takes the session explicitly.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin
-from schema.models import Document, Operator, Page, Prediction, Review, ReviewClaim, RoutingDecision
+from schema.tables import Document, Operator, Page, Prediction, Review, ReviewClaim, RoutingDecision
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from review.errors import OperatorError
-from schema.models import Operator
+from schema.tables import Operator
 
 MIN_PASSWORD_LENGTH = 8
 CSRF_KEY = "csrf"

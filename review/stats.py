@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from review.queue import pending_select
 from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
-from schema.models import ModelVersion, Prediction, Review, RoutingDecision
+from schema.tables import ModelVersion, Prediction, Review, RoutingDecision
 
 HOUR_FORMAT = "%Y-%m-%d %H:00"
 AGE_BUCKETS: list[tuple[str, timedelta]] = [

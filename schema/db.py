@@ -12,7 +12,10 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from schema.errors import DatabaseNotReady
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
@@ -83,3 +86,16 @@ def current_revision(url: str) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_migrated(url: str) -> None:
+    """Raise :class:`DatabaseNotReady` with one clear line unless the database answers and is at head."""
+    try:
+        current = current_revision(url)
+    except SQLAlchemyError as exc:
+        raise DatabaseNotReady(f"the database cannot be reached: {getattr(exc, 'orig', exc)}") from exc
+    head = head_revision()
+    if current != head:
+        raise DatabaseNotReady(
+            f"the database is at revision {current or 'none'}, docsort needs {head}: run `docsort db upgrade`"
+        )

@@ -11,3 +11,7 @@ class SettingsInvalid(DocsortError):
 
 class ModelIncompatible(DocsortError):
     """A model folder cannot be used: missing file, bad manifest, hash mismatch, wrong format version."""
+
+
+class DatabaseNotReady(DocsortError):
+    """The database cannot be reached, or is not migrated to the revision this docsort needs."""

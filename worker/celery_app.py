@@ -18,7 +18,7 @@ from celery import Celery
 from schema.messages import CLASSIFY_TASK, ClassifyJob
 from worker.settings import WorkerSettings, get_worker_settings
 
-INCLUDE = ["worker.tasks", "worker.ingest.tasks"]
+INCLUDE = ["worker.tasks", "ingest.tasks"]
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def models_list() -> None:
             sync_registry(session, models_dir)
             from sqlalchemy import select
 
-            from schema.models import ModelVersion
+            from schema.tables import ModelVersion
 
             active = {
                 (r.name, r.version) for r in session.scalars(select(ModelVersion).where(ModelVersion.active))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState
 from schema.logs import get_logger
-from schema.models import Document, Page, Receipt, RoutingDecision, SubmissionJob
+from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob
 from worker.record import FINISHED, now
 
 log = get_logger(__name__)

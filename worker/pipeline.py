@@ -17,8 +17,8 @@ from schema.enums import DecisionKind, DecisionOrigin
 from schema.errors import DocsortError
 from schema.logs import get_logger
 from schema.manifest import InputSpec
-from schema.models import Prediction, RoutingDecision
 from schema.settings import DocsortSettings
+from schema.tables import Prediction, RoutingDecision
 from worker.cam import preview, save_overlay, save_png
 from worker.decide import Decision, Policy, decide
 from worker.imaging import iter_pages, media_type_of, to_model_input

@@ -23,7 +23,7 @@ from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.logs import get_logger
 from schema.manifest import sha256_file
 from schema.messages import ClassifyJob, DocumentRef
-from schema.models import Document, SubmissionJob
+from schema.tables import Document, SubmissionJob
 from worker import metrics
 from worker.decide import Decision
 from worker.imaging import UnreadableImage, media_type_of

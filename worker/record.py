@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.errors import DocsortError
-from schema.models import Base, Document, Page, Prediction, Receipt, RoutingDecision
+from schema.tables import Base, Document, Page, Prediction, Receipt, RoutingDecision
 from worker.decide import Decision
 
 FINISHED = (DocumentState.done, DocumentState.failed)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from schema.errors import DocsortError, ModelIncompatible
 from schema.logs import get_logger
 from schema.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from schema.models import ModelVersion
+from schema.tables import ModelVersion
 from worker import metrics
 from worker.inference import LoadedModel, load_model
 from worker.record import now

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from schema.logs import get_logger
-from schema.models import Document, Page
+from schema.tables import Document, Page
 from worker.cam import save_png
 from worker.imaging import UnreadableImage, iter_pages
 from worker.routing import (

@@ -12,7 +12,7 @@ from schema.db import session_scope
 from schema.enums import DocumentState
 from schema.logs import get_logger
 from schema.messages import ClassifyJob
-from schema.models import Document, RoutingDecision
+from schema.tables import Document, RoutingDecision
 from worker import metrics
 from worker.files import OnDone, apply_on_done, move_to_error
 from worker.jobs import callback_due, mark_callback_queued, refresh_job

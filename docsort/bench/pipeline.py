@@ -36,7 +36,7 @@ from docsort.bench.timing import interleaved
 from schema import db
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest
-from schema.models import Document, Page, RoutingDecision
+from schema.tables import Document, Page, RoutingDecision
 
 SECTION = Section(
     name="pipeline",

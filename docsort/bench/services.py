@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from docsort.bench.common import BenchError
 from schema import db
 from schema.enums import DocumentState
-from schema.models import Document
+from schema.tables import Document
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from review.security import csrf_token, csrf_valid
 from review.settings import ReviewSettings
 from review.timefmt import age_text, as_utc, now_utc
-from schema.models import Operator
+from schema.tables import Operator
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 # Operator pages load nothing from elsewhere and may not be framed (clickjacking on the decide buttons).

@@ -18,7 +18,7 @@ from review.timefmt import now_utc
 from review.web.deps import current_operator, db_session, render, safe_next, settings_of
 from review.web.queue_page import queue_filters
 from schema.enums import ReviewAction
-from schema.models import Operator
+from schema.tables import Operator
 
 router = APIRouter()
 FLASH_KEY = "flash"

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from review.queue import QueueFilters, list_pending, summarize
 from review.timefmt import now_utc
 from review.web.deps import current_operator, db_session, render
-from schema.models import Operator
+from schema.tables import Operator
 
 router = APIRouter()
 PAGE_SIZE = 50

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import pool
 
 from schema.db import make_engine
-from schema.models import Base
+from schema.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

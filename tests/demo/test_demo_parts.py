@@ -16,8 +16,8 @@ import redis
 from docsort.demo_procs import Child, DemoError, forget_queue, redis_answers, start_private_redis
 from docsort.demo_report import FAILED_ROW, collect, review_threshold
 from docsort.demo_setup import DemoPaths, prepare_workdir
+from ingest.results import PageOutcome
 from tests.support.tiny_model import make_tiny_model
-from worker.ingest.results import PageOutcome
 
 
 def test_prepare_workdir_refuses_a_folder_the_demo_did_not_make(tmp_path: Path) -> None:

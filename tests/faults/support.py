@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from schema import db
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
-from schema.models import Document, Page, Prediction, RoutingDecision
+from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.tiny_model import make_tiny_model
 from worker.registry import activate
 from worker.settings import WorkerSettings

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from schema import db
 from schema.enums import DecisionKind, DocumentState
-from schema.models import RoutingDecision
+from schema.tables import RoutingDecision
 from tests.faults.support import (
     assert_one_outcome_each,
     fault_settings,

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from schema import db
 from schema.enums import DecisionKind, DocumentState
-from schema.models import Document
+from schema.tables import Document
 from tests.faults.support import (
     OutboxWatch,
     assert_one_outcome_each,

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ingest.intake import Intake
+from ingest.sender import CelerySender
+from ingest.settings import IngestSettings, get_ingest_settings
 from schema import db
 from schema.settings import DocsortSettings
 from tests.support.worker_proc import docsort_worker  # noqa: F401  (the fixture, for this suite)
-from worker.ingest.intake import Intake
-from worker.ingest.sender import CelerySender
-from worker.ingest.settings import IngestSettings, get_ingest_settings
 
 
 @pytest.fixture

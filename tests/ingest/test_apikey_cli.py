@@ -7,12 +7,12 @@ import subprocess
 
 from sqlalchemy import select
 
-from review.api_keys import authenticate, hash_key
+from ingest.api_keys import authenticate, hash_key
+from ingest.settings import IngestSettings
+from ingest.signing import callback_secret
 from schema import db
-from schema.models import ApiClient
+from schema.tables import ApiClient
 from tests.ingest.support import DOCSORT, docsort_env
-from worker.ingest.settings import IngestSettings
-from worker.ingest.signing import callback_secret
 
 KEY_RE = re.compile(r"^(dsk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$", re.M)
 

@@ -14,14 +14,14 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.settings import IngestSettings
 from schema import db
 from schema.db import session_scope
 from schema.enums import DocumentState
-from schema.models import Document, Page, Prediction, Receipt
+from schema.tables import Document, Page, Prediction, Receipt
 from tests.ingest.conftest import activate_tiny_model
 from tests.ingest.support import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
 from tests.support.worker_proc import StartWorker
-from worker.ingest.settings import IngestSettings
 
 N = 1000
 FOLDERS = ("scanner1", "scanner2", "mailroom/in", "")

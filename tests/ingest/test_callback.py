@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from review.api_keys import create_client
+from ingest.api_keys import create_client
+from ingest.intake import Intake
+from ingest.settings import IngestSettings, get_ingest_settings
+from ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body, verify_signature
+from ingest.staging import stage_copy
 from schema.db import session_scope
-from schema.models import SubmissionJob
+from schema.tables import SubmissionJob
 from tests.ingest.conftest import activate_tiny_model, close_intake, make_intake
 from tests.ingest.support import png_bytes, wait_until
 from tests.support.worker_proc import StartWorker
-from worker.ingest.intake import Intake
-from worker.ingest.settings import IngestSettings, get_ingest_settings
-from worker.ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body, verify_signature
-from worker.ingest.staging import stage_copy
 
 
 @dataclass

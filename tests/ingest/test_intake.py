@@ -8,14 +8,14 @@ from pathlib import Path
 import redis
 from sqlalchemy import func, select
 
+from ingest.intake import Intake
+from ingest.sender import CALLBACK_TASK
+from ingest.staging import stage_copy
 from schema.db import session_scope
 from schema.enums import DocumentState, JobState
-from schema.models import Document, Receipt, SubmissionJob
+from schema.tables import Document, Receipt, SubmissionJob
 from tests.ingest.conftest import close_intake, make_intake
 from tests.ingest.support import png_bytes, queued_document_ids, raw_messages
-from worker.ingest.intake import Intake
-from worker.ingest.sender import CALLBACK_TASK
-from worker.ingest.staging import stage_copy
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:

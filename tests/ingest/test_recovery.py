@@ -9,16 +9,16 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from ingest.intake import Intake, NotSent
+from ingest.recovery import recover
+from ingest.sender import CelerySender
+from ingest.settings import IngestSettings
+from ingest.staging import stage_copy, staged_destination
 from schema.db import session_scope
 from schema.enums import DocumentState
-from schema.models import Document, Receipt
+from schema.tables import Document, Receipt
 from tests.ingest.conftest import close_intake, make_intake
 from tests.ingest.support import png_bytes, queued_document_ids
-from worker.ingest.intake import Intake, NotSent
-from worker.ingest.recovery import recover
-from worker.ingest.sender import CelerySender
-from worker.ingest.settings import IngestSettings
-from worker.ingest.staging import stage_copy, staged_destination
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ import redis
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.settings import IngestSettings
 from schema import db
 from schema.db import session_scope
-from schema.models import Document, Receipt
+from schema.tables import Document, Receipt
 from tests.ingest.support import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
-from worker.ingest.settings import IngestSettings
 
 Start = Callable[..., subprocess.Popen[bytes]]
 

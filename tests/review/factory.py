@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from review.security import create_operator
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
-from schema.models import Document, Operator, Page, Prediction, RoutingDecision
 from schema.settings import DocsortSettings
+from schema.tables import Document, Operator, Page, Prediction, RoutingDecision
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)

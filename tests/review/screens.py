@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
-from schema.models import Document, ModelVersion, Page, Prediction, Review, ReviewClaim, RoutingDecision
+from schema.tables import Document, ModelVersion, Page, Prediction, Review, ReviewClaim, RoutingDecision
 from tests.review.factory import make_item, make_operator
 
 CLASSES = ["invoice", "letter", "form", "receipt", "id_card"]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.errors import OperatorError
 from review.security import create_operator
 from review.settings import ReviewSettings
-from schema.models import Operator, Review
+from schema.tables import Operator, Review
 from tests.review.conftest import csrf_of, login
 from tests.review.factory import PASSWORD, make_item, make_operator
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from review.settings import ReviewSettings
 from schema.enums import DecisionOrigin, ReviewAction
-from schema.models import Review, ReviewClaim, RoutingDecision
+from schema.tables import Review, ReviewClaim, RoutingDecision
 from tests.review.conftest import LiveServer
 from tests.review.factory import PASSWORD, make_item, make_operator
 from tests.review.screens import seed_busy_day

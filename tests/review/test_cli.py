@@ -18,7 +18,7 @@ from review.export import export_labels, labelled_pages
 from review.security import verify_password
 from review.settings import ReviewSettings
 from schema.enums import ReviewAction
-from schema.models import Operator, Prediction, Review
+from schema.tables import Operator, Prediction, Review
 from tests.review.factory import Item, make_item, make_operator
 from trainer.data import scan_folder
 

@@ -12,7 +12,7 @@ from review.plots import PLOTS
 from review.settings import ReviewSettings
 from review.stats import dashboard
 from schema.enums import ReviewAction
-from schema.models import ModelVersion, Review
+from schema.tables import ModelVersion, Review
 from tests.review.conftest import login, sessions_for
 from tests.review.factory import make_auto, make_item, make_operator
 

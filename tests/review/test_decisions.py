@@ -18,7 +18,7 @@ from review.decisions import decide, route_reviewed_default
 from review.errors import AlreadyDecided, ItemTaken
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
-from schema.models import Review, ReviewClaim, RoutingDecision
+from schema.tables import Review, ReviewClaim, RoutingDecision
 from tests.review.conftest import LiveServer, login, sessions_for
 from tests.review.factory import Item, make_item, make_operator
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from review.files import review_file
 from review.settings import ReviewSettings
-from schema.models import Page, RoutingDecision
+from schema.tables import Page, RoutingDecision
 from tests.review.conftest import login
 from tests.review.factory import make_item, make_operator
 

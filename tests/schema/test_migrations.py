@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from schema import db
 from schema.enums import ReviewAction
-from schema.models import Base, Document, Operator, Page, Prediction, Review
+from schema.tables import Base, Document, Operator, Page, Prediction, Review
 
 
 def _tables(url: str) -> set[str]:

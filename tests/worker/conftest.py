@@ -13,8 +13,8 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from schema import db
-from schema.models import Document, Page, Prediction, RoutingDecision
 from schema.settings import DocsortSettings
+from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.tiny_model import make_tiny_model
 from tests.support.worker_proc import WorkerProcess
 from worker.process import WorkerContext

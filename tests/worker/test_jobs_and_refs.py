@@ -10,7 +10,7 @@ from sqlalchemy import select
 from schema.enums import DecisionKind, DocumentState, JobState
 from schema.manifest import sha256_file
 from schema.messages import ClassifyJob, DocumentRef
-from schema.models import Document, Page, Receipt, RoutingDecision, SubmissionJob
+from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob
 from tests.worker.conftest import Sent, files_under, write_page
 from worker.jobs import refresh_job
 from worker.process import WorkerContext

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from schema import db
-from schema.models import ModelVersion
+from schema.tables import ModelVersion
 from tests.support.tiny_model import make_tiny_model
 from worker.files import apply_on_done, move_to_error
 from worker.registry import ModelCache, ModelUnavailable, activate, active_version, scan_models_dir

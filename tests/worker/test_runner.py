@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.messages import ClassifyJob, DocumentRef
-from schema.models import Document, Page, Prediction, RoutingDecision
+from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.worker.conftest import make_context, write_page
 from worker.pipeline import ReviewRoutingError, route_reviewed
 from worker.process import WorkerContext

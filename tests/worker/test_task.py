@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from schema.enums import DocumentState
-from schema.models import Document
+from schema.tables import Document
 from tests.worker.conftest import write_page
 from worker import tasks
 from worker.process import WorkerContext

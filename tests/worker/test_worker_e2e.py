@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from schema import db
 from schema.enums import DecisionKind, DocumentState
-from schema.models import Document, Page, Prediction, RoutingDecision
+from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify
 from tests.worker.conftest import count_rows, files_under, wait_finished, write_page
 from tests.worker.corpus import write_corpus

@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import select
 
 from schema import db
-from schema.models import Document, Prediction
+from schema.tables import Document, Prediction
 from tests.support.tiny_model import make_tiny_model
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify, settings_env
 from tests.worker.conftest import write_page

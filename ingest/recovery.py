@@ -22,12 +22,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from schema.db import session_scope
-from schema.enums import DocumentState, Source
-from schema.logs import get_logger
-from schema.models import Document, utcnow
-from worker.ingest.intake import DOORS, Intake, NewDocument
-from worker.ingest.staging import (
+from ingest.intake import DOORS, Intake, NewDocument
+from ingest.staging import (
     IntakeError,
     Staged,
     describe_staged,
@@ -35,6 +31,10 @@ from worker.ingest.staging import (
     iter_temp_files,
     original_name,
 )
+from schema.db import session_scope
+from schema.enums import DocumentState, Source
+from schema.logs import get_logger
+from schema.tables import Document, utcnow
 
 log = get_logger(__name__)
 IN_CHUNK = 500

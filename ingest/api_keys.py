@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from schema.errors import DocsortError
-from schema.models import ApiClient, utcnow
+from schema.tables import ApiClient, utcnow
 
 KEY_MARK = "dsk_"
 

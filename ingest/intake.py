@@ -2,7 +2,7 @@
 
 The order is what makes a restart safe:
 
-1. the door brings each file into the processing area (:mod:`worker.ingest.staging`): a file in the
+1. the door brings each file into the processing area (:mod:`ingest.staging`): a file in the
    inbox is never taken twice because it is no longer in the inbox;
 2. one transaction records the :class:`SubmissionJob`, a :class:`Document` for each new content
    (unique sha256, state ``received``) and a :class:`Receipt` for every arrival (``duplicate`` when the
@@ -10,7 +10,7 @@ The order is what makes a restart safe:
 3. the classify jobs are sent, then the documents are marked ``processing``.
 
 A door interrupted between 1 and 2 leaves a file in the processing area that no document names; one
-interrupted between 2 and 3 leaves documents in ``received``. :mod:`worker.ingest.recovery` finds both.
+interrupted between 2 and 3 leaves documents in ``received``. :mod:`ingest.recovery` finds both.
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.sender import JobSender
+from ingest.settings import IngestSettings
+from ingest.staging import IntakeError, Staged
 from schema.db import session_scope
 from schema.enums import DocumentState, JobState
 from schema.logs import get_logger
 from schema.messages import ClassifyJob, DocumentRef
-from schema.models import Document, Receipt, SubmissionJob, utcnow
-from worker.ingest.sender import JobSender
-from worker.ingest.settings import IngestSettings
-from worker.ingest.staging import IntakeError, Staged
+from schema.tables import Document, Receipt, SubmissionJob, utcnow
 from worker.jobs import mark_callback_queued, refresh_job
 
 log = get_logger(__name__)

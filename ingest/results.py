@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
-from schema.models import Document, Page, Prediction, Receipt, RoutingDecision, SubmissionJob
+from schema.tables import Document, Page, Prediction, Receipt, RoutingDecision, SubmissionJob
 
 PageStatus = Literal["ok", "error", "pending"]
 

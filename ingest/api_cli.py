@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from worker.ingest.settings import get_ingest_settings
-from worker.ingest.signing import callback_secret
+from ingest.settings import get_ingest_settings
+from ingest.signing import callback_secret
 
 if TYPE_CHECKING:  # database modules are imported when a command runs
     from sqlalchemy.orm import Session, sessionmaker
@@ -31,7 +31,7 @@ def _print_key(name: str, key: str) -> None:
 @apikey_app.command("create")
 def create(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Make a client and print its key once."""
-    from review.api_keys import create_client
+    from ingest.api_keys import create_client
     from schema import db
 
     with db.session_scope(_sessions()) as session:
@@ -42,7 +42,7 @@ def create(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("rotate")
 def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Give a client a new key (the old one stops working) and print it once."""
-    from review.api_keys import rotate_client
+    from ingest.api_keys import rotate_client
     from schema import db
 
     with db.session_scope(_sessions()) as session:
@@ -53,7 +53,7 @@ def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Stop a client's key from working."""
-    from review.api_keys import revoke_client
+    from ingest.api_keys import revoke_client
     from schema import db
 
     with db.session_scope(_sessions()) as session:
@@ -67,7 +67,7 @@ def list_clients() -> None:
     from sqlalchemy import select
 
     from schema import db
-    from schema.models import ApiClient
+    from schema.tables import ApiClient
 
     with db.session_scope(_sessions()) as session:
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name)):

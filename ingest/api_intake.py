@@ -17,9 +17,9 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 
-from worker.ingest.settings import IngestSettings
-from worker.ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy_stream
-from worker.ingest.watch import ignored_name
+from ingest.settings import IngestSettings
+from ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy_stream
+from ingest.watch import ignored_name
 
 
 class RequestRejected(Exception):

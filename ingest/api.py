@@ -1,4 +1,4 @@
-"""The jobs API for enterprise systems (``/v1/...``), mounted by :func:`review.app.create_app`.
+"""The jobs API for enterprise systems (``/v1/...``), mounted by :func:`docsort.serve.create_app`.
 
 Every route needs an API key (``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; made by
 ``docsort apikey create NAME``). A client sees its own jobs, and the documents those jobs brought.
@@ -15,17 +15,17 @@ from pydantic import BaseModel
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from review.api_intake import JobInput, JobRequest, RequestRejected, read_job_input, resolve_paths, stage_all
-from review.api_keys import authenticate
+from ingest.api_intake import JobInput, JobRequest, RequestRejected, read_job_input, resolve_paths, stage_all
+from ingest.api_keys import authenticate
+from ingest.intake import Intake, IntakeResult, NotRecorded
+from ingest.results import DocumentOutcome, JobResult, document_result, job_result
+from ingest.sender import CelerySender
+from ingest.settings import IngestSettings, ingest_settings_from
+from ingest.staging import IntakeError
 from schema.db import session_scope
 from schema.enums import Source
 from schema.logs import get_logger
-from schema.models import ApiClient, Receipt, SubmissionJob
-from worker.ingest.intake import Intake, IntakeResult, NotRecorded
-from worker.ingest.results import DocumentOutcome, JobResult, document_result, job_result
-from worker.ingest.sender import CelerySender
-from worker.ingest.settings import IngestSettings, ingest_settings_from
-from worker.ingest.staging import IntakeError
+from schema.tables import ApiClient, Receipt, SubmissionJob
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["jobs"])

@@ -1,7 +1,7 @@
-"""Celery tasks of ingest, registered with the worker's app (it includes ``worker.ingest.tasks``).
+"""Celery tasks of ingest, registered with the worker's app (it includes ``ingest.tasks``).
 
 ``docsort.callback.v1`` (kwargs ``{"job_id": ...}``), sent by the worker when a job ends: POST the
-job's result JSON to the job's callback URL, signed (see :mod:`worker.ingest.signing`). A failed
+job's result JSON to the job's callback URL, signed (see :mod:`ingest.signing`). A failed
 attempt (network error, timeout, 408, 429 or 5xx) is retried with exponential backoff up to
 ``callback_max_retries`` times; another 4xx answer is final. ``callback_state`` on the job is set when
 the callback is queued (:func:`worker.jobs.mark_callback_queued`), then ``retrying``, ``delivered`` or
@@ -19,13 +19,13 @@ import httpx
 from celery import Task, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.results import job_result
+from ingest.sender import CALLBACK_TASK
+from ingest.settings import IngestSettings, get_ingest_settings
+from ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body
 from schema import db
 from schema.logs import get_logger
-from schema.models import ApiClient, SubmissionJob
-from worker.ingest.results import job_result
-from worker.ingest.sender import CALLBACK_TASK
-from worker.ingest.settings import IngestSettings, get_ingest_settings
-from worker.ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body
+from schema.tables import ApiClient, SubmissionJob
 
 log = get_logger(__name__)
 RETRYABLE_STATUS = {408, 425, 429}

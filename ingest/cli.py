@@ -14,36 +14,21 @@ import typer
 if TYPE_CHECKING:  # the commands import their modules when they run: `docsort --help` stays fast
     from rich.table import Table
 
-    from worker.ingest.intake import Intake
-    from worker.ingest.results import JobResult, PageOutcome
-    from worker.ingest.settings import IngestSettings
+    from ingest.intake import Intake
+    from ingest.results import JobResult, PageOutcome
+    from ingest.settings import IngestSettings
 
 PAGE_FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
 
 
-def _check_database(settings: IngestSettings) -> None:
-    """Stop with one clear line when the database is unreachable or not migrated."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from schema import db
-    from worker.ingest.staging import IntakeError
-
-    try:
-        current = db.current_revision(settings.database_url)
-    except SQLAlchemyError as exc:
-        raise IntakeError(f"the database cannot be reached: {getattr(exc, 'orig', exc)}") from exc
-    if current != db.head_revision():
-        raise IntakeError(f"the database is at revision {current or 'none'}: run `docsort db upgrade`")
-
-
 def _intake(settings: IngestSettings) -> Intake:
+    from ingest.intake import Intake
+    from ingest.sender import CelerySender
     from schema import db
     from schema.logs import configure_logging
-    from worker.ingest.intake import Intake
-    from worker.ingest.sender import CelerySender
 
     configure_logging(settings.log_level, settings.log_format)
-    _check_database(settings)
+    db.require_migrated(settings.database_url)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     return Intake(settings, sessions, CelerySender(settings.broker_url, settings.job_queue))
 
@@ -67,8 +52,8 @@ def watch(
     timeout: float = typer.Option(600.0, help="With --once: stop waiting for files to settle after this."),
 ) -> None:
     """Watch folders: take each file once it is complete, and send it for classification."""
-    from worker.ingest.settings import get_ingest_settings
-    from worker.ingest.watch import Watcher
+    from ingest.settings import get_ingest_settings
+    from ingest.watch import Watcher
 
     settings = get_ingest_settings()
     updates = {k: v for k, v in {"watch_settle_seconds": settle, "watch_rescan_seconds": rescan}.items() if v}
@@ -124,8 +109,8 @@ def submit(
     timeout: float = typer.Option(3600.0, help="With --wait: give up after this many seconds."),
 ) -> None:
     """Send files or folders as one job through the broker (the originals are left where they are)."""
-    from worker.ingest.settings import get_ingest_settings
-    from worker.ingest.submit import WaitTimedOut, submit_paths, wait_for_job
+    from ingest.settings import get_ingest_settings
+    from ingest.submit import WaitTimedOut, submit_paths, wait_for_job
 
     settings = get_ingest_settings()
     intake = _intake(settings)
@@ -153,13 +138,13 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="The whole job as one JSON object."),
 ) -> None:
     """Show a job's state."""
+    from ingest.results import job_result
+    from ingest.settings import get_ingest_settings
+    from ingest.staging import IntakeError
     from schema import db
-    from worker.ingest.results import job_result
-    from worker.ingest.settings import get_ingest_settings
-    from worker.ingest.staging import IntakeError
 
     settings = get_ingest_settings()
-    _check_database(settings)
+    db.require_migrated(settings.database_url)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with db.session_scope(sessions) as session:
         result = job_result(session, job_id)

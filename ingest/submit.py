@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tqdm import tqdm
 
+from ingest.intake import Intake, IntakeResult, NotSent
+from ingest.results import JobResult, job_finished, job_result
+from ingest.staging import IntakeError, Staged, stage_copy
+from ingest.watch import ignored_name
 from schema.db import session_scope
 from schema.enums import DocumentState, Source
-from schema.models import Document
-from worker.ingest.intake import Intake, IntakeResult, NotSent
-from worker.ingest.results import JobResult, job_finished, job_result
-from worker.ingest.staging import IntakeError, Staged, stage_copy
-from worker.ingest.watch import ignored_name
+from schema.tables import Document
 
 
 class WaitTimedOut(IntakeError):

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import watchfiles
 
+from ingest.intake import Intake
+from ingest.recovery import recover
+from ingest.staging import IntakeError, Staged, stage_move
 from schema.enums import Source
 from schema.logs import get_logger
-from worker.ingest.intake import Intake
-from worker.ingest.recovery import recover
-from worker.ingest.staging import IntakeError, Staged, stage_move
 
 log = get_logger(__name__)
 TICK_SECONDS = 0.25
