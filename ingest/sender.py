@@ -1,4 +1,4 @@
-"""Sending jobs through the broker: the classify job every door ends in, and the job callback."""
+"""Sending jobs through the broker: the recorded job every door ends in, and the job callback."""
 
 from __future__ import annotations
 
@@ -6,19 +6,17 @@ from typing import Any, Protocol
 
 from celery import Celery
 
-from schema.messages import CLASSIFY_TASK, ClassifyJob
-
-CALLBACK_TASK = "docsort.callback.v1"
+from schema.messages import CALLBACK_TASK, RUN_TASK, ClassifyJob
 
 
 class JobSender(Protocol):
-    def send_classify(self, job: ClassifyJob) -> None: ...
+    def send_job(self, job: ClassifyJob) -> None: ...
 
     def send_callback(self, job_id: str) -> None: ...
 
 
-def classify_message(job: ClassifyJob) -> dict[str, Any]:
-    """The keyword arguments of a :data:`CLASSIFY_TASK` message: ``{"job": <ClassifyJob as JSON>}``."""
+def job_message(job: ClassifyJob) -> dict[str, Any]:
+    """The keyword arguments of a job message: ``{"job": <ClassifyJob as JSON>}``."""
     return {"job": job.model_dump(mode="json")}
 
 
@@ -34,8 +32,9 @@ class CelerySender:
             broker_connection_retry_on_startup=True,
         )
 
-    def send_classify(self, job: ClassifyJob) -> None:
-        self.app.send_task(CLASSIFY_TASK, kwargs=classify_message(job), queue=self.queue, serializer="json")
+    def send_job(self, job: ClassifyJob) -> None:
+        """A recorded job (every file has its document id) to the worker: :data:`RUN_TASK`."""
+        self.app.send_task(RUN_TASK, kwargs=job_message(job), queue=self.queue, serializer="json")
 
     def send_callback(self, job_id: str) -> None:
         self.app.send_task(CALLBACK_TASK, kwargs={"job_id": job_id}, queue=self.queue, serializer="json")

@@ -15,10 +15,12 @@ from typing import Any
 
 from celery import Celery
 
-from schema.messages import CLASSIFY_TASK, ClassifyJob
+from schema.messages import CLASSIFY_TASK, RUN_TASK, ClassifyJob
 from worker.settings import WorkerSettings, get_worker_settings
 
-INCLUDE = ["worker.tasks", "ingest.tasks"]
+# The worker processes also host the ingest tasks that run beside jobs: the Celery door and the
+# job callbacks. Named here, not imported: the worker package never imports ingest.
+INCLUDE = ["worker.tasks", "ingest.celery_door", "ingest.callbacks"]
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": primary,
-        "task_routes": {CLASSIFY_TASK: {"queue": primary}},
+        "task_routes": {CLASSIFY_TASK: {"queue": primary}, RUN_TASK: {"queue": primary}},
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": soft_limit,
         "worker_hijack_root_logger": False,

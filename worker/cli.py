@@ -143,9 +143,6 @@ def _prepare_metrics_dir() -> None:
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="docsort-metrics-")
-    import prometheus_client.values as values
-
-    values.ValueClass = values.get_value_class()
 
 
 def worker(

@@ -34,7 +34,6 @@ def check_ready() -> WorkerSettings:
     engine = db.make_engine(settings.database_url)
     try:
         with db.session_scope(db.make_sessionmaker(engine)) as session:
-            assert settings.models_dir is not None
             for problem in sync_registry(session, settings.models_dir):
                 log.warning("models.unusable", problem=problem)
             row = active_version(session, settings.model_name)

@@ -62,7 +62,7 @@ SQL statements and commits the runner sends per page are counted on the database
 def _context(
     model_dir: Path, folder: Path, template: Path, confidence: float, models: Any, threads: int
 ) -> Any:
-    from worker.process import WorkerContext
+    from worker.context import WorkerContext
     from worker.settings import WorkerSettings
 
     folder.mkdir(parents=True)

@@ -79,7 +79,6 @@ def activate_tiny_model(settings: IngestSettings) -> None:
     from tests.support.tiny_model import make_tiny_model
     from worker.registry import activate
 
-    assert settings.models_dir is not None
     make_tiny_model(settings.models_dir)
     engine = db.make_engine(settings.database_url)
     try:

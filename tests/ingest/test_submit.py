@@ -83,7 +83,6 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
     ingest_settings: IngestSettings, docsort_worker: StartWorker, tmp_path: Path
 ) -> None:
     activate_tiny_model(ingest_settings)
-    assert ingest_settings.models_dir is not None
     folder = _batch(tmp_path)
     docsort_worker(ingest_settings, queue=ingest_settings.job_queue)
     submitted = _run("submit", str(folder), "--wait", "--json", "--timeout", "90")

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.app import create_app
-from review.decisions import decide, route_reviewed_default
+from review.decisions import decide, deliver_reviewed
 from review.errors import AlreadyDecided, ItemTaken
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
@@ -185,7 +185,7 @@ def test_decision_waiting_on_an_uncommitted_one_is_refused(any_rsettings: Review
     def slow_route(session: Session, settings: object, prediction_id: int, label: str | None) -> object:
         routing.set()
         assert go_on.wait(20)
-        return route_reviewed_default(session, any_rsettings, prediction_id, label)
+        return deliver_reviewed(session, any_rsettings, prediction_id, label)
 
     outcomes: dict[str, object] = {}
 
@@ -208,7 +208,7 @@ def test_decision_waiting_on_an_uncommitted_one_is_refused(any_rsettings: Review
     first = threading.Thread(target=run, args=("alice", alice, "letter", slow_route))
     first.start()
     assert routing.wait(20)  # Alice's review row is flushed and she is routing
-    second = threading.Thread(target=run, args=("bob", bob, "form", route_reviewed_default))
+    second = threading.Thread(target=run, args=("bob", bob, "form", deliver_reviewed))
     second.start()
     second.join(0.5)
     assert second.is_alive(), "the second decision must wait for the first to finish"

@@ -17,7 +17,7 @@ from schema.settings import DocsortSettings
 from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.tiny_model import make_tiny_model
 from tests.support.worker_proc import WorkerProcess
-from worker.process import WorkerContext
+from worker.context import WorkerContext
 from worker.record import FINISHED
 from worker.registry import ModelCache, activate
 from worker.settings import WorkerSettings, get_worker_settings
@@ -44,7 +44,6 @@ def activate_model(
     ws: WorkerSettings, name: str = "tiny", version: str = "1", **model_kwargs: object
 ) -> Path:
     """Write the tiny model into the models folder and make it the active version."""
-    assert ws.models_dir is not None
     folder = make_tiny_model(ws.models_dir, name=name, version=version, **model_kwargs)  # type: ignore[arg-type]
     engine = db.make_engine(ws.database_url)
     try:

@@ -54,7 +54,6 @@ def test_activation_switches_a_running_worker_without_restart(
     worker.wait_for_log("job.processed")
     assert _version_of(ws, "one.png") == "1"
 
-    assert ws.models_dir is not None
     make_tiny_model(ws.models_dir, version="2", sharpness=4.0)
     out = _docsort(ws, "models", "activate", "tiny", "2")
     assert out.returncode == 0, out.stderr
