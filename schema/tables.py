@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -74,6 +76,42 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorSession(Base):
+    """One login of an operator. The cookie carries a random token; only its sha256 is kept here.
+
+    Logging out deletes the row; a new password or a disabled account deletes all of the operator's.
+    """
+
+    __tablename__ = "operator_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginOutcome(enum.StrEnum):
+    pending = "pending"  # the password is being checked
+    failed = "failed"
+    ok = "ok"
+    locked = "locked"  # refused unchecked: the account or the address was locked out
+
+
+class LoginAttempt(Base):
+    """One try at the login form, kept while it can still count towards a lockout (login throttling)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_name_at", "name", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[LoginOutcome] = mapped_column(_enum(LoginOutcome, "login_outcome"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class SubmissionJob(Base):
