@@ -23,6 +23,7 @@ from ingest.watch import Watcher
 from schema import db
 from schema.logs import get_logger
 from schema.messages import CALLBACK_TASK, RUN_TASK, ClassifyJob
+from worker.celery_app import INCLUDE, app
 from worker.settings import get_worker_settings
 
 log = get_logger(__name__)
@@ -71,8 +72,6 @@ class EmbeddedBroker:
 
     def _work(self) -> None:
         """Run each queued message through the worker's Celery task, in this process."""
-        # The Celery app is made from the DOCSORT_* environment when first imported: only now.
-        from worker.celery_app import INCLUDE, app
 
         for module in INCLUDE:  # registers the job task and the callback task, as a worker does
             importlib.import_module(module)

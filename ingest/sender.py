@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from celery import Celery
 
-from schema.messages import CALLBACK_TASK, RUN_TASK, ClassifyJob
+from schema.messages import CALLBACK_TASK, CLASSIFY_TASK, RUN_TASK, ClassifyJob
 
 
 class JobSender(Protocol):
@@ -41,3 +42,17 @@ class CelerySender:
 
     def close(self) -> None:
         self.app.close()
+
+
+def send_classify(broker_url: str, queue: str, job: Mapping[str, Any], *, task_id: str | None = None) -> str:
+    """Send a job to the Celery door the documented way: task :data:`CLASSIFY_TASK`, JSON, kwargs
+    ``{"job": ...}`` naming files by path; the task id."""
+    client = Celery("docsort-client", broker=broker_url, set_as_current=False)
+    client.conf.update(task_serializer="json", accept_content=["json"])
+    try:
+        result = client.send_task(
+            CLASSIFY_TASK, kwargs={"job": dict(job)}, queue=queue, task_id=task_id, serializer="json"
+        )
+        return str(result.id)
+    finally:
+        client.close()

@@ -6,20 +6,18 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
+from sqlalchemy.orm import Session
 
+from review.export import export_labels, labelled_pages
+from review.security import create_operator, set_password
 from review.settings import ReviewSettings, review_settings
 from schema import db
 from schema.logs import configure_logging
+from schema.tables import Operator
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
-    from schema.tables import Operator
-
-operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True)
+operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _settings() -> ReviewSettings:
@@ -55,7 +53,6 @@ def operator_create(
     ),
 ) -> None:
     """Create an operator account (the password is stored as an argon2 hash)."""
-    from review.security import create_operator
 
     operator = _with_password(
         name, password_stdin, lambda session, pw: create_operator(session, name, pw, replace=update)
@@ -71,7 +68,6 @@ def operator_passwd(
     ),
 ) -> None:
     """Set a new password for an operator; every session of the operator ends (logged out everywhere)."""
-    from review.security import set_password
 
     operator = _with_password(name, password_stdin, lambda s, pw: set_password(s, name, pw))
     typer.echo(f"operator {operator.name!r}: new password set; every session ended")
@@ -81,8 +77,6 @@ def operator_passwd(
 def operator_list() -> None:
     """List operator accounts."""
     from sqlalchemy import select
-
-    from schema.tables import Operator
 
     settings = _settings()
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
@@ -102,7 +96,6 @@ def export_labels_command(
     ),
 ) -> None:
     """Write the reviewed pages (not the rejected) into OUT_DIR/<class>/, ready for `docsort train`."""
-    from review.export import export_labels, labelled_pages
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -16,7 +16,7 @@ from docsort.demo_embedded import EMBEDDED_BROKER_URL, EmbeddedBroker
 from docsort.demo_report import all_pages, collect
 from schema import db
 from schema.settings import DocsortSettings
-from tests.demo.support import prediction_workers
+from tests.support.demo import prediction_workers
 from tests.support.tiny_model import make_tiny_model
 from worker.registry import activate
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from schema.enums import DocumentState
 from schema.manifest import sha256_file
-from tests.faults.support import (
+from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
     finished_count,

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from schema import db
-from tests.faults.services import PrivatePostgres, PrivateRedis
-from tests.faults.support import (
+from tests.support.faults import (
     OutboxWatch,
     assert_one_outcome_each,
     fault_settings,
@@ -23,6 +22,7 @@ from tests.faults.support import (
     wait_for,
     write_scan,
 )
+from tests.support.services import PrivatePostgres, PrivateRedis
 from tests.support.worker_proc import StartWorker, WorkerProcess, send_classify
 from worker.settings import WorkerSettings
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import RoutingDecision
-from tests.faults.support import (
+from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
     finished_count,

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document
-from tests.faults.support import (
+from tests.support.faults import (
     OutboxWatch,
     assert_one_outcome_each,
     fault_settings,

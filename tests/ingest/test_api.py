@@ -21,7 +21,7 @@ from ingest.api_keys import create_client, revoke_client
 from ingest.settings import IngestSettings, get_ingest_settings
 from schema import db
 from schema.tables import ApiClient, Document, SubmissionJob
-from tests.ingest.support import png_bytes, queued_document_ids
+from tests.support.ingest import png_bytes, queued_document_ids
 
 LIMIT = 64 * 1024
 MAX_FILES = 4

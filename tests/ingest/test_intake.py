@@ -14,8 +14,8 @@ from schema.db import session_scope
 from schema.enums import DocumentState, JobState
 from schema.messages import CALLBACK_TASK, RUN_TASK, job_from_task_args
 from schema.tables import Document, Receipt, SubmissionJob
-from tests.ingest.conftest import close_intake, make_intake
-from tests.ingest.support import png_bytes, queued_document_ids, raw_messages
+from tests.support.ingest import png_bytes, queued_document_ids, raw_messages
+from tests.support.intake import close_intake, make_intake
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from ingest.settings import IngestSettings
 from schema import db
 from schema.tables import Document, Page, Prediction, SubmissionJob
-from tests.ingest.conftest import activate_tiny_model
-from tests.ingest.support import DOCSORT, docsort_env, png_bytes, queued_document_ids
+from tests.support.ingest import DOCSORT, docsort_env, png_bytes, queued_document_ids
+from tests.support.intake import activate_tiny_model
 from tests.support.worker_proc import StartWorker
 
 FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")

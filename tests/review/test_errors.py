@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from review.app import create_app
 from review.settings import ReviewSettings
 from schema.tables import LoginAttempt, Review
-from tests.review.conftest import csrf_of, login, sessions_for
-from tests.review.factory import PASSWORD, make_item, make_operator
-from tests.review.serve_proc import post_login
+from tests.support.review import csrf_of, login, sessions_for
+from tests.support.review_items import PASSWORD, make_item, make_operator
+from tests.support.serve_proc import post_login
 
 BAD_ADDRESSES = [
     ("/items/99999999999999999999", 404),  # beyond any row id (overflowed the driver)

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.settings import ReviewSettings
 from review.web.deps import visible_text
 from schema.tables import Review
-from tests.review.conftest import login
-from tests.review.factory import make_item, make_operator
+from tests.support.review import login
+from tests.support.review_items import make_item, make_operator
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: "invoice\u202efdp.exe" reads "invoiceexe.pdf"
 SPOOFED = f"invoice{RLO}fdp.exe"

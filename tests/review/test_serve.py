@@ -15,8 +15,8 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.settings import ReviewSettings
-from tests.review.factory import PASSWORD, make_operator
-from tests.review.serve_proc import ServeProcess, post_login
+from tests.support.review_items import PASSWORD, make_operator
+from tests.support.serve_proc import ServeProcess, post_login
 
 ARGON2_MIB = 64  # memory of one password check (argon2-cffi's default)
 NO_THROTTLE = {

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.app import SESSION_COOKIE, create_app
 from review.settings import ReviewSettings
 from schema.tables import Operator, OperatorSession
-from tests.review.conftest import login, sessions_for
-from tests.review.factory import make_operator
-from tests.review.serve_proc import post_login
+from tests.support.review import login, sessions_for
+from tests.support.review_items import make_operator
+from tests.support.serve_proc import post_login
 
 
 def _copy(app: object, cookie: str) -> TestClient:

@@ -17,9 +17,9 @@ from review.app import create_app
 from review.settings import ReviewSettings
 from review.throttle import ThrottleRules, address_key, lock_end
 from schema.tables import LoginAttempt, LoginOutcome
-from tests.review.conftest import LiveServer, sessions_for
-from tests.review.factory import PASSWORD, make_operator
-from tests.review.serve_proc import post_login
+from tests.support.review import LiveServer, sessions_for
+from tests.support.review_items import PASSWORD, make_operator
+from tests.support.serve_proc import post_login
 
 
 def _settings(base: ReviewSettings, **changes: Any) -> ReviewSettings:

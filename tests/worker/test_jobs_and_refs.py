@@ -12,7 +12,7 @@ from schema.manifest import sha256_file
 from schema.messages import ClassifyJob, DocumentRef
 from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob
 from tests.support.jobs import run_admitted
-from tests.worker.conftest import Sent, files_under, write_page
+from tests.support.worker import Sent, files_under, write_page
 from worker.context import WorkerContext
 from worker.jobs import refresh_job
 from worker.runner import run_job

@@ -16,7 +16,7 @@ from schema.enums import DecisionKind, DocumentState
 from schema.messages import ROUTED_TASK, ClassifyJob, DocumentRef
 from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.jobs import run_admitted
-from tests.worker.conftest import make_context, write_page
+from tests.support.worker import make_context, write_page
 from worker.context import WorkerContext
 from worker.delivery import celery_queue_sender
 from worker.settings import WorkerSettings

@@ -13,7 +13,7 @@ from schema.enums import DocumentState
 from schema.messages import ClassifyJob
 from schema.tables import Document
 from tests.support.jobs import admitted
-from tests.worker.conftest import write_page
+from tests.support.worker import write_page
 from worker import tasks
 from worker.context import WorkerContext
 from worker.settings import WorkerSettings

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document, Page, Prediction, RoutingDecision
+from tests.support.corpus import write_corpus
+from tests.support.worker import count_rows, files_under, wait_finished, write_page
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify
-from tests.worker.conftest import count_rows, files_under, wait_finished, write_page
-from tests.worker.corpus import write_corpus
 from worker.settings import WorkerSettings
 
 __all__ = ["docsort_worker"]

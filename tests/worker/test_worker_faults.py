@@ -23,8 +23,8 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DocumentState
 from schema.tables import Document
+from tests.support.worker import count_rows, files_under, write_page
 from tests.support.worker_proc import StartWorker, WorkerProcess, docsort_worker, send_classify
-from tests.worker.conftest import count_rows, files_under, write_page
 from worker.settings import WorkerSettings
 
 __all__ = ["docsort_worker"]

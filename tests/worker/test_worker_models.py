@@ -15,8 +15,8 @@ from sqlalchemy import select
 from schema import db
 from schema.tables import Document, Prediction
 from tests.support.tiny_model import make_tiny_model
+from tests.support.worker import write_page
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify, settings_env
-from tests.worker.conftest import write_page
 from worker.settings import WorkerSettings
 
 __all__ = ["docsort_worker"]

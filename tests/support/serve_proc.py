@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.review.conftest import csrf_of
+from tests.support.review import csrf_of
 
 
 def free_port() -> int:
