@@ -11,7 +11,9 @@ from ingest.signing import callback_secret
 from schema import db
 from schema.tables import ApiClient
 
-apikey_app = typer.Typer(help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True, rich_markup_mode=None)
+apikey_app = typer.Typer(
+    help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _sessions() -> sessionmaker[Session]:

@@ -17,7 +17,9 @@ from schema import db
 from schema.logs import configure_logging
 from schema.tables import Operator
 
-operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True, rich_markup_mode=None)
+operator_app = typer.Typer(
+    help="Operator accounts of the review page.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _settings() -> ReviewSettings:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState, ReviewAction
+from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState, PageRole, ReviewAction
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -173,6 +173,9 @@ class Document(Base):
     finished_at: Mapped[datetime | None]
 
     pages: Mapped[list[Page]] = relationship(back_populates="document", order_by="Page.page_number")
+    outputs: Mapped[list[OutputDocument]] = relationship(
+        back_populates="document", order_by="OutputDocument.seq"
+    )
 
 
 class Receipt(Base):
@@ -200,6 +203,9 @@ class Page(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     image_path: Mapped[str | None] = mapped_column(String(2000))
+    role: Mapped[PageRole] = mapped_column(
+        _enum(PageRole, "page_role"), default=PageRole.content, server_default=PageRole.content.value
+    )
 
     document: Mapped[Document] = relationship(back_populates="pages")
     predictions: Mapped[list[Prediction]] = relationship(back_populates="page")
@@ -255,6 +261,44 @@ class RoutingDecision(Base):
     applied_at: Mapped[datetime | None]
 
     prediction: Mapped[Prediction | None] = relationship(back_populates="decisions")
+
+
+class OutputDocument(Base):
+    """A document as it leaves docsort: a run of pages of one received file (``document_id``), with its
+    class, its outcome (auto, review, failed) and where it was delivered. The model's documents of a
+    file come first (``origin`` model); an operator's decision on a document under review adds the
+    operator's documents and marks the model's one ``superseded_at``."""
+
+    __tablename__ = "output_documents"
+    __table_args__ = (
+        UniqueConstraint("document_id", "origin", "generation", "seq", name="uq_output_documents_seq"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[DecisionOrigin] = mapped_column(_enum(DecisionOrigin, "output_origin"))
+    generation: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # 0: the model's; n: the nth operator decision
+    seq: Mapped[int] = mapped_column(Integer)  # position among the file's documents of this generation
+    pages: Mapped[list[int]] = mapped_column(JSON)  # 1-based page numbers of the file, in order
+    kind: Mapped[DecisionKind] = mapped_column(_enum(DecisionKind, "output_kind"), index=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    starts_by: Mapped[str] = mapped_column(String(32), default="start")  # why a new document starts here
+    model_name: Mapped[str | None] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    destination: Mapped[str | None] = mapped_column(String(2000))
+    rule: Mapped[str | None] = mapped_column(String(500))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    superseded_at: Mapped[datetime | None]
+
+    document: Mapped[Document] = relationship(back_populates="outputs")
 
 
 class ReviewClaim(Base):

@@ -22,7 +22,9 @@ from worker.registry import ModelUnavailable, activate, active_version, scan_mod
 from worker.settings import get_worker_settings
 from worker.startup import check_ready, start_worker
 
-models_app = typer.Typer(help="Model versions: list, show, activate.", no_args_is_help=True, rich_markup_mode=None)
+models_app = typer.Typer(
+    help="Model versions: list, show, activate.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _settings():  # type: ignore[no-untyped-def]
