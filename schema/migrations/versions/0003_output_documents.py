@@ -126,7 +126,7 @@ def _backfill(conn) -> None:
             model_name=pages[0]["model_name"], model_version=pages[0]["model_version"],
             destination=model[0]["destination"] if len(pages) == 1 and model[0] is not None else None,
             rule=LEGACY_RULE, delivered_at=delivered,
-            superseded_at=max(d["applied_at"] for d in operator) if decided else None,
+            superseded_at=max(d["applied_at"] for d in operator if d is not None) if decided else None,
         ))
         if decided:
             rows.extend(_operator_rows(conn, doc["id"], pages, operator))
