@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.worker.corpus import Case, bad_files, good_files
-from worker.imaging import PDF_MAX_SIDE, UnreadableImage, decode_pages, iter_pages, to_rgb
+from worker.imaging import UnreadableImage, decode_pages, iter_pages, to_rgb
+from worker.limits import PDF_MAX_SIDE
 
 GOOD = good_files()
 BAD = bad_files(GOOD)
