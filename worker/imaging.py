@@ -2,18 +2,25 @@
 
 ``prepare_pages(path, spec, preview_side=...)`` yields each page of a file (JPEG, PNG, TIFF incl.
 multi-page/G4/16-bit, BMP, WebP, GIF, PDF) as a :class:`PreparedPage`: its own size, the model's input
-(uint8 HxWx3, letterbox or stretch) and optionally a preview, from ONE decode at the smallest scale that
-serves both (JPEG through DCT scaling, PDF pages rendered at the scale needed in a bounded process,
-other rasters shrunk early in their own mode). Pages come one at a time; a file is never held whole.
-``load_model_inputs`` is the same path for the trainer. Pixel normalisation lives in the exported graph.
+(uint8 HxWx3, letterbox or stretch) and optionally an RGB preview. Each page is decoded once at the
+smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2), a PDF page rendered at
+that scale in a bounded process, any other raster whole in its own mode (grey stays 1 byte a pixel) and
+area-resized. The preview comes from the same decode when that decode is large enough for it (always
+for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded small for the model is decoded a second time
+at the preview's scale, because the model input must be one function of the file and the input spec,
+the same whether a preview was asked or not (the trainer asks for none). ``preview_pages`` makes
+previews of chosen pages alone (review pages found after inference). Pages come one at a time; a file is
+never held whole. ``load_model_inputs`` is the trainer's way to the same model inputs. Pixel
+normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
 
-How far the reduced decode is from decoding the page whole and resizing it (``iter_pages`` then
-``to_model_input``): a page is decoded at no less than ``OVERSAMPLE`` (2) times the model's input along
-each side, so the last resize still averages whole neighbourhoods; DCT scaling, box reduction and
-PDFium's own downsampling differ from an area resize of the whole page only in how they weigh pixels
-at box edges. The mean absolute difference of the model input stays within :data:`TOLERANCE` grey
-levels (of 0-255) on A4 scans at 300 dpi (tests/worker/test_decode_reduced.py measures it per format);
-single pixels on sharp edges may differ by more. Pages that need no reduction give the same pixels.
+How far this is from decoding the page whole and resizing it (``iter_pages`` then ``to_model_input``):
+PNG, TIFF, BMP, WebP and GIF pages give exactly the same model input (they are decoded whole; only the
+RGB copy at full size is skipped). A JPEG or PDF page is decoded at no less than ``OVERSAMPLE`` (2) times
+the model's input along each side, so the last area resize still averages whole neighbourhoods; DCT
+scaling and PDFium's own downsampling weigh pixels a little differently from an area resize of the whole
+page. The mean absolute difference of the model input stays within :data:`TOLERANCE` grey levels (of
+0-255) on A4 scans at 300 dpi (tests/worker/test_decode_reduced.py measures it per format and model
+size: 0.2-1.1 measured); single pixels on sharp edges may differ by more.
 
 ``iter_pages`` still decodes every page whole as RGB (PDFs at 150 dpi), for code that needs the page
 itself; it holds the same limits.
@@ -22,9 +29,10 @@ itself; it holds the same limits.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image
@@ -41,9 +49,10 @@ from worker.pixels import (
     model_input,
     preview_of,
     resize_array,
+    serves,
     to_rgb,
 )
-from worker.rasters import full_page, raster_frames, reduced_page
+from worker.rasters import decode_again, full_page, raster_frames, reduced_page
 
 __all__ = [
     "EXTENSIONS",
@@ -60,12 +69,14 @@ __all__ = [
     "load_model_inputs",
     "media_type_of",
     "prepare_pages",
+    "preview_pages",
     "resize_array",
     "sniff_media_type",
     "to_model_input",
     "to_rgb",
 ]
 
+T = TypeVar("T")
 TOLERANCE = 2.0  # mean absolute difference, grey levels, reduced decode vs whole decode + resize
 SUPPORTED = {
     "image/jpeg": (b"\xff\xd8\xff",),
@@ -137,7 +148,7 @@ def _limits(limits: DecodeLimits | None, max_pixels: int | None, max_pages: int 
     return bounds
 
 
-def _guarded(path: Path, pages: Iterator[PreparedPage] | Iterator[DecodedPage]):
+def _guarded(path: Path, pages: Iterator[T]) -> Iterator[T]:
     """Every decoder exception as an UnreadableImage naming the file."""
     try:
         yield from pages
@@ -148,30 +159,52 @@ def _guarded(path: Path, pages: Iterator[PreparedPage] | Iterator[DecodedPage]):
 
 
 def _prepared(
-    number: int, size: tuple[int, int], pixels: np.ndarray, target: PageTarget, orientation: int = 1
+    number: int,
+    size: tuple[int, int],
+    pixels: np.ndarray,
+    target: PageTarget,
+    orientation: int = 1,
+    preview_pixels: np.ndarray | None = None,
 ) -> PreparedPage:
     preview_size = target.preview_size(*size)
-    preview = preview_of(pixels, preview_size, orientation) if preview_size else None
+    preview = None
+    if preview_size is not None:
+        source = pixels if preview_pixels is None else preview_pixels
+        preview = preview_of(source, preview_size, orientation)
     return PreparedPage(number, size[0], size[1], model_input(pixels, target, size, orientation), preview)
 
 
-def _pdf_scale(target: PageTarget):
+def _pdf_scale(need: Callable[[int, int], tuple[int, int] | None]) -> Callable[[PageGeometry], float]:
     def scale_for(geometry: PageGeometry) -> float:
-        width, height = geometry.pixels
-        need_w, need_h = target.needed(width, height)
-        return max(need_w / geometry.points[0], need_h / geometry.points[1])
+        wanted = need(*geometry.pixels)
+        if wanted is None:
+            return 0.0
+        return max(wanted[0] / geometry.points[0], wanted[1] / geometry.points[1])
 
     return scale_for
 
 
+def _at_least(
+    size_for: Callable[[int, int], tuple[int, int] | None],
+) -> Callable[[int, int], tuple[int, int]]:
+    return lambda w, h: size_for(w, h) or (w, h)
+
+
 def _prepare(path: Path, target: PageTarget, limits: DecodeLimits) -> Iterator[PreparedPage]:
+    """The model's decode of each page; a preview that it cannot serve (a JPEG or PDF page decoded
+    small for the model) comes from a second decode of that page at the preview's scale."""
     if media_type_of(path) == "application/pdf":
-        for page in pdf_pages(path, limits, _pdf_scale(target)):
-            yield _prepared(page.number, page.geometry.pixels, page.rgb, target)
+        preview_scale = _pdf_scale(target.preview_size) if target.preview_side else None
+        for page in pdf_pages(path, limits, _pdf_scale(target.needed), preview_scale):
+            yield _prepared(page.number, page.geometry.pixels, page.rgb, target, 1, page.preview)
         return
     for number, img in raster_frames(path, limits):
-        raster = reduced_page(path, img, number, target, limits)
-        yield _prepared(number, raster.size, raster.pixels, target, raster.orientation)
+        raster = reduced_page(path, img, number, target.needed, limits)
+        wanted = target.preview_size(*raster.size)
+        again = None
+        if not serves(raster.decoded_size, wanted):
+            again = decode_again(path, number, _at_least(target.preview_size), limits).pixels
+        yield _prepared(number, raster.size, raster.pixels, target, raster.orientation, again)
 
 
 def prepare_pages(
@@ -187,6 +220,41 @@ def prepare_pages(
     path = Path(path)
     target = spec if isinstance(spec, PageTarget) else PageTarget.of(spec, preview_side)
     yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS))
+
+
+def preview_pages(
+    path: Path | str, numbers: set[int], side: int, *, limits: DecodeLimits | None = None
+) -> Iterator[tuple[int, Image.Image]]:
+    """(page number, RGB preview of longest side ``side``) for the pages ``numbers`` of a file, each
+    decoded at the preview's scale, one at a time (for review pages found after inference)."""
+    path = Path(path)
+    target = PageTarget(1, 1, preview_side=side)
+    bounds = limits or DEFAULT_LIMITS
+    yield from _guarded(path, _previews(path, set(numbers), target, bounds))
+
+
+def _previews(
+    path: Path, numbers: set[int], target: PageTarget, limits: DecodeLimits
+) -> Iterator[tuple[int, Image.Image]]:
+    if not numbers:
+        return
+    wanted = _at_least(target.preview_size)
+    if media_type_of(path) == "application/pdf":
+        pages = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers)
+        found = ((p.number, p.geometry.pixels, p.rgb, 1) for p in pages)
+    else:
+        rasters = (
+            (n, reduced_page(path, img, n, wanted, limits))
+            for n, img in raster_frames(path, limits)
+            if n in numbers
+        )
+        found = ((n, r.size, r.pixels, r.orientation) for n, r in rasters)
+    left = len(numbers)
+    for number, size, pixels, orientation in found:
+        yield number, preview_of(pixels, wanted(*size), orientation)
+        left -= 1
+        if not left:
+            return
 
 
 def load_model_inputs(

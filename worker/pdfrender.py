@@ -39,6 +39,7 @@ class RenderedPage:
     number: int  # 1-based
     geometry: PageGeometry
     rgb: np.ndarray  # HxWx3 uint8 at the scale asked for
+    preview: np.ndarray | None = None  # rendered again at the preview's scale, when that is larger
 
 
 class ChildDied(Exception):
@@ -70,7 +71,7 @@ class RenderChild:
         )
         self.buffer = bytearray()
 
-    def call(self, request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], bytes]:
+    def call(self, request: dict[str, Any], timeout_s: float) -> tuple[dict[str, Any], bytes | bytearray]:
         """Send one request; its answer and, for a rendered page, the pixel bytes."""
         assert self.proc.stdin is not None
         deadline = time.monotonic() + timeout_s
@@ -104,12 +105,24 @@ class RenderChild:
         self.buffer = bytearray(rest)
         return line
 
-    def _read_exact(self, size: int, deadline: float) -> bytes:
-        while len(self.buffer) < size:
-            self._fill(deadline)
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
+    def _read_exact(self, size: int, deadline: float) -> bytearray:
+        """``size`` bytes read straight into one buffer (a rendered page is copied once, not thrice)."""
+        assert self.proc.stdout is not None
+        out = bytearray(size)
+        view = memoryview(out)
+        have = min(size, len(self.buffer))
+        view[:have] = self.buffer[:have]
+        del self.buffer[:have]
+        fd = self.proc.stdout.fileno()
+        while have < size:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise ChildDied("no answer in time", timed_out=True)
+            got = os.readv(fd, [view[have:]])
+            if not got:
+                raise ChildDied(self._ending())
+            have += got
+        return out
 
     def _ending(self) -> str:
         code = self.proc.wait(timeout=5)
@@ -135,36 +148,61 @@ class RenderChild:
 
 
 class ChildPool:
-    """Idle render processes of this process (a fork starts its own)."""
+    """The render processes of this process: ``idle`` ones wait for the next file, ``busy`` ones render
+    one. A forked process starts its own (its parent's belong to the parent)."""
+
+    MAX_IDLE = 4
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.idle: list[RenderChild] = []
+        self.busy: list[RenderChild] = []
         self.pid = os.getpid()
 
+    def _forked(self) -> None:
+        if self.pid != os.getpid():
+            self.idle, self.busy, self.pid = [], [], os.getpid()
+
     def take(self, memory_mb: int) -> RenderChild:
+        stale: list[RenderChild] = []
         with self.lock:
-            if self.pid != os.getpid():  # forked: the children are the parent's
-                self.idle, self.pid = [], os.getpid()
-            while self.idle:
+            self._forked()
+            found = None
+            while self.idle and found is None:
                 child = self.idle.pop()
                 if child.memory_mb == memory_mb and child.proc.poll() is None:
-                    return child
-                child.kill()
-        return RenderChild(memory_mb)
+                    found = child
+                else:
+                    stale.append(child)
+        for child in stale:
+            child.kill()
+        found = found or RenderChild(memory_mb)
+        with self.lock:
+            self.busy.append(found)
+        return found
 
     def give_back(self, child: RenderChild, keep_mb: int) -> None:
-        if child.proc.poll() is not None or child.rss_mb() > keep_mb:
-            child.kill()
-            return
+        """Keep ``child`` for the next file unless it ended or holds more than ``keep_mb``."""
+        keep = child.proc.poll() is None and child.rss_mb() <= keep_mb
         with self.lock:
-            if self.pid == os.getpid() and len(self.idle) < 4:
+            self._drop(child)
+            if keep and self.pid == os.getpid() and len(self.idle) < self.MAX_IDLE:
                 self.idle.append(child)
                 return
         child.kill()
 
+    def discard(self, child: RenderChild) -> None:
+        with self.lock:
+            self._drop(child)
+        child.kill()
+
+    def _drop(self, child: RenderChild) -> None:
+        if child in self.busy:
+            self.busy.remove(child)
+
     def close(self) -> None:
         with self.lock:
+            self._forked()
             idle, self.idle = self.idle, []
         for child in idle:
             child.kill()
@@ -192,13 +230,15 @@ class _Isolated:
             self.close()
             raise
 
-    def _call(self, request: dict[str, Any], payload: list[bytes] | None = None) -> dict[str, Any]:
+    def _call(
+        self, request: dict[str, Any], payload: list[bytes | bytearray] | None = None
+    ) -> dict[str, Any]:
         if self.child is None:
             raise ChildDied("the render process was ended")
         try:
             head, data = self.child.call(request, self.limits.pdf_page_timeout_s)
         except ChildDied:
-            self.child.kill()
+            POOL.discard(self.child)
             self.child = None
             raise
         if not head.get("ok"):
@@ -214,8 +254,8 @@ class _Isolated:
         w, h = head["points"]
         return PageGeometry((float(w), float(h)), float(head["dpi"]))
 
-    def render(self, index: int, scale: float) -> tuple[int, int, int, bytes]:
-        data: list[bytes] = []
+    def render(self, index: int, scale: float) -> tuple[int, int, int, bytes | bytearray]:
+        data: list[bytes | bytearray] = []
         head = self._call({"op": "render", "index": index, "scale": scale}, data)
         return int(head["width"]), int(head["height"]), int(head["stride"]), data[0]
 
@@ -232,10 +272,10 @@ class _Isolated:
             if head.get("ok"):
                 POOL.give_back(child, self.limits.pdf_renderer_keep_mb)
                 return
-        child.kill()
+        POOL.discard(child)
 
 
-def _rgb(width: int, height: int, stride: int, data: bytes) -> np.ndarray:
+def _rgb(width: int, height: int, stride: int, data: bytes | bytearray) -> np.ndarray:
     rows = np.frombuffer(data, np.uint8).reshape(height, stride)
     return rows[:, : width * 3].reshape(height, width, 3)
 
@@ -257,9 +297,15 @@ def _refusal(path: Path, number: int, exc: Exception, limits: DecodeLimits) -> U
 
 
 def pdf_pages(
-    path: Path, limits: DecodeLimits, scale_for: Callable[[PageGeometry], float]
+    path: Path,
+    limits: DecodeLimits,
+    scale_for: Callable[[PageGeometry], float],
+    preview_scale_for: Callable[[PageGeometry], float] | None = None,
+    only: set[int] | None = None,
 ) -> Iterator[RenderedPage]:
-    """Each page of a PDF rendered at ``scale_for(its geometry)`` pixels per point, one at a time."""
+    """Each page of a PDF rendered at ``scale_for(its geometry)`` pixels per point, one at a time; with
+    ``preview_scale_for``, rendered a second time at that scale too when it is larger (``preview``);
+    with ``only``, just those page numbers."""
     number = 0
     try:
         pages: PdfPages | _Isolated = _Isolated(path, limits) if limits.pdf_isolated else PdfPages(str(path))
@@ -274,9 +320,15 @@ def pdf_pages(
             )
         for index in range(pages.count):
             number = index + 1
+            if only is not None and number not in only:
+                continue
             geometry = pages.geometry(index)
-            scale = min(scale_for(geometry), limits.pdf_max_side / max(*geometry.points, 1.0))
-            yield RenderedPage(number, geometry, _rgb(*pages.render(index, scale)))
+            largest = limits.pdf_max_side / max(*geometry.points, 1.0)
+            scale = min(scale_for(geometry), largest)
+            page = RenderedPage(number, geometry, _rgb(*pages.render(index, scale)))
+            if preview_scale_for is not None and min(preview_scale_for(geometry), largest) > scale:
+                page.preview = _rgb(*pages.render(index, min(preview_scale_for(geometry), largest)))
+            yield page
     except (ChildDied, RenderFailed) as exc:
         raise _refusal(path, number, exc, limits) from exc
     finally:

@@ -22,7 +22,7 @@ from schema.errors import DocsortError
 ResizePolicy = Literal["letterbox", "stretch"]
 DEEP_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
-STRIP_ROWS = 512  # rows converted at a time: a full-size copy of a page in another mode is never made
+STRIP_PIXELS = 1 << 20  # pixels converted at a time: no full-size copy of a page in another mode is made
 # A reduced decode keeps at least this many times the pixels the model and the preview need along each
 # side, so that its last resize still averages whole neighbourhoods (see worker.imaging, TOLERANCE).
 OVERSAMPLE = 2.0
@@ -72,22 +72,21 @@ class PageTarget:
         return max(1, round(width * scale)), max(1, round(height * scale))
 
     def needed(self, width: int, height: int) -> tuple[int, int]:
-        """The smallest (width, height) a ``width`` x ``height`` page may be decoded at for this target."""
+        """The smallest (width, height) a ``width`` x ``height`` page may be decoded at for the model.
+
+        It depends on the model's input only, never on the preview: the model input is one function of
+        the file and the input spec, whoever asks (the trainer asks for no preview)."""
         if self.resize == "stretch":
             need_w, need_h = float(self.width), float(self.height)
         else:
             scale = min(self.height / height, self.width / width)
             need_w, need_h = width * scale, height * scale
-        need_w, need_h = need_w * OVERSAMPLE, need_h * OVERSAMPLE
-        preview = self.preview_size(width, height)
-        if preview is not None:
-            need_w, need_h = max(need_w, preview[0]), max(need_h, preview[1])
-        return min(width, math.ceil(need_w)), min(height, math.ceil(need_h))
+        return min(width, math.ceil(need_w * OVERSAMPLE)), min(height, math.ceil(need_h * OVERSAMPLE))
 
-    def reduction(self, width: int, height: int) -> int:
-        """The largest whole factor a ``width`` x ``height`` page can be shrunk by and still serve."""
-        need_w, need_h = self.needed(width, height)
-        return max(1, min(width // max(1, need_w), height // max(1, need_h)))
+
+def serves(decoded: tuple[int, int], wanted: tuple[int, int] | None) -> bool:
+    """Whether a page decoded at ``decoded`` (width, height) is large enough for ``wanted``."""
+    return wanted is None or (decoded[0] >= wanted[0] and decoded[1] >= wanted[1])
 
 
 def full_scale(top: float, mode: str) -> float:
@@ -100,9 +99,15 @@ def full_scale(top: float, mode: str) -> float:
     return top
 
 
-def _strips(img: Image.Image, rows: int = STRIP_ROWS):
+def strip_rows(width: int) -> int:
+    """Rows in a strip of about STRIP_PIXELS pixels."""
+    return max(1, STRIP_PIXELS // max(1, width))
+
+
+def _strips(img: Image.Image):
     """Horizontal strips of ``img`` as arrays (a strip's copy at a time, never the whole page)."""
     w, h = img.size
+    rows = strip_rows(w)
     for top in range(0, h, rows):
         yield top, np.asarray(img.crop((0, top, w, min(h, top + rows))))
 
@@ -173,8 +178,9 @@ def eight_bit_array(img: Image.Image) -> np.ndarray:
     w, h = img.size
     out = np.empty((h, w) if img.mode in GREY_RESULT_MODES else (h, w, 3), np.uint8)
     top = deep_top(img) if img.mode in DEEP_MODES else None
-    for y in range(0, h, STRIP_ROWS):
-        strip = to_eight_bit(img.crop((0, y, w, min(h, y + STRIP_ROWS))), top)
+    rows = strip_rows(w)
+    for y in range(0, h, rows):
+        strip = to_eight_bit(img.crop((0, y, w, min(h, y + rows))), top)
         out[y : y + strip.height] = np.asarray(strip)
     return out
 
@@ -245,7 +251,9 @@ def decode_failure(path: Path, exc: BaseException) -> UnreadableImage:
     """A person-readable reason for a decoder's exception."""
     text = str(exc) or type(exc).__name__
     if isinstance(exc, Image.DecompressionBombError):
-        return UnreadableImage(path, f"decompression bomb refused ({text})")
+        return UnreadableImage(
+            path, f"decompression bomb refused ({text}), over the page pixel limit (DOCSORT_MAX_PAGE_PIXELS)"
+        )
     if isinstance(exc, UnidentifiedImageError):
         return UnreadableImage(path, "not a readable image (unknown or corrupt format)")
     if isinstance(exc, MemoryError):

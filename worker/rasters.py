@@ -2,16 +2,16 @@
 
 Each page's header is checked against the limits before a pixel is decoded: its pixels as declared,
 then the bytes its decode will hold (pixels x bytes a pixel of its mode, after JPEG's DCT scaling).
-``reduced_page`` decodes a page once at the smallest scale its decoder offers that serves a
-:class:`PageTarget`: a JPEG straight at 1/2, 1/4 or 1/8 scale (``Image.draft``, DCT scaling), any other
-page whole in its own mode, turned into 8 bits strip by strip and kept grey when it is grey (a bilevel
-or grey page is 1 byte a pixel, never converted to RGB at full size); the model's input and the preview
-are area-resized from that one array.
+``reduced_page`` decodes a page once at the smallest scale its decoder offers that serves a size: a
+JPEG straight at 1/8, 1/4 or 1/2 scale (``Image.draft``, DCT scaling), any other page whole in its own
+mode, turned into 8 bits strip by strip and kept grey when it is grey (a bilevel or grey page is 1 byte
+a pixel, never converted to RGB at full size); the model's input and the preview are area-resized from
+that one array.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from worker.limits import DecodeLimits, bytes_per_pixel
-from worker.pixels import SWAPS_SIDES, PageTarget, UnreadableImage, decode_failure, eight_bit_array, oriented
+from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bit_array, oriented
 
 MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
 ORIENTATION = 0x0112
@@ -92,17 +92,38 @@ class DecodedRaster:
     pixels: np.ndarray  # uint8 HxW or HxWx3, stored orientation, at the decoded scale
     orientation: int  # EXIF orientation still to apply to ``pixels``
 
+    @property
+    def decoded_size(self) -> tuple[int, int]:
+        """(width, height) of ``pixels`` once oriented."""
+        h, w = self.pixels.shape[:2]
+        return (h, w) if self.orientation in SWAPS_SIDES else (w, h)
+
 
 def reduced_page(
-    path: Path, img: Image.Image, number: int, target: PageTarget, limits: DecodeLimits
+    path: Path,
+    img: Image.Image,
+    number: int,
+    need: Callable[[int, int], tuple[int, int]],
+    limits: DecodeLimits,
 ) -> DecodedRaster:
-    """The page decoded once, at the smallest scale its decoder offers that still serves ``target``."""
+    """The page decoded once, at the smallest scale its decoder offers that is at least ``need(width,
+    height)`` of its own oriented size (a JPEG at 1/8, 1/4, 1/2 or 1; any other page whole)."""
     orientation = _orientation(img)
     w, h = img.size
     swap = orientation in SWAPS_SIDES
     size = (h, w) if swap else (w, h)
-    need_w, need_h = target.needed(*size)
-    img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG: 1/8, 1/4, 1/2 or 1 scale
+    need_w, need_h = need(*size)
+    img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG's DCT scaling
     check_bytes(path, img, limits, number)
     img.load()
     return DecodedRaster(size, eight_bit_array(img), orientation)
+
+
+def decode_again(
+    path: Path, number: int, need: Callable[[int, int], tuple[int, int]], limits: DecodeLimits
+) -> DecodedRaster:
+    """Page ``number`` decoded anew at another scale (a preview larger than the model's decode)."""
+    for found, img in raster_frames(path, limits):
+        if found == number:
+            return reduced_page(path, img, number, need, limits)
+    raise UnreadableImage(path, f"page {number} is gone (the file changed while it was read)")
