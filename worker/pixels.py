@@ -257,7 +257,7 @@ def decode_failure(path: Path, exc: BaseException) -> UnreadableImage:
     if isinstance(exc, UnidentifiedImageError):
         return UnreadableImage(path, "not a readable image (unknown or corrupt format)")
     if isinstance(exc, MemoryError):
-        return UnreadableImage(path, "image needs more memory than this worker has")
+        return UnreadableImage(path, f"image needs more memory than this worker has (MemoryError: {text})")
     if "truncated" in text.lower() or isinstance(exc, EOFError):
         return UnreadableImage(path, f"truncated file ({text})")
     return UnreadableImage(path, f"corrupt image ({type(exc).__name__}: {text})")
