@@ -28,9 +28,11 @@ itself; it holds the same limits.
 
 from __future__ import annotations
 
+import ctypes
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -149,13 +151,33 @@ def _limits(limits: DecodeLimits | None, max_pixels: int | None, max_pages: int 
 
 
 def _guarded(path: Path, pages: Iterator[T]) -> Iterator[T]:
-    """Every decoder exception as an UnreadableImage naming the file."""
+    """Every decoder exception as an UnreadableImage naming the file; freed memory returned after it."""
     try:
         yield from pages
     except UnreadableImage:
         raise
     except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
         raise decode_failure(path, exc) from exc
+    finally:
+        release_freed_memory()
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018  (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory() -> None:
+    """Hand the pages of freed page buffers back to the system (glibc keeps them otherwise: a file of
+    hundreds of pages would leave the process tens of MB larger). A few milliseconds; no-op elsewhere."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def _prepared(

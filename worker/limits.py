@@ -6,8 +6,9 @@ names the file and the limit (and its setting) it broke.
 
 Bytes per pixel are what Pillow holds a decoded page in: 1 for bilevel, grey and palette pages, 2 for
 16-bit grey, 4 for everything else (RGB is stored as 4 bytes a pixel, like RGBA, CMYK, 32-bit integer
-and float). A page's decode peaks at about twice its decoded bytes (one conversion of a palette or
-alpha page at full size); everything after that works on the reduced page.
+and float). A page's decode holds its decoded bytes plus one 8-bit copy (1 byte a pixel grey, 3 colour),
+converted strip by strip: at most about twice the decoded bytes (measured in
+tests/faults/test_decode_memory.py). A JPEG's bytes are counted after its DCT scaling.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ def main(path: str, limits_json: str = "{}", preview_side: str = "0") -> None:
         pages, refused = 0, str(exc)
     seconds = time.perf_counter() - started
     peak = _status_kb("VmHWM")
-    after = max((child.rss_mb() for child in pdfrender.POOL.idle), default=0.0)
+    after = _status_kb("VmRSS")
+    kept = max((child.rss_mb() for child in pdfrender.POOL.idle), default=0.0)
     pdfrender.close_renderers()  # reaps them: their peaks count in RUSAGE_CHILDREN
     renderer = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     report = {
@@ -51,7 +52,8 @@ def main(path: str, limits_json: str = "{}", preview_side: str = "0") -> None:
         "refused": refused,
         "seconds": seconds,
         "renderer_kb": renderer,
-        "renderer_after_kb": round(after * 1024),
+        "renderer_after_kb": round(kept * 1024),
+        "after_kb": after,
     }
     print(json.dumps(report))
 

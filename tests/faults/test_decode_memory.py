@@ -57,6 +57,7 @@ class Probe:
     seconds: float
     renderer_bytes: int  # the largest render process's peak
     renderer_after_bytes: int  # the render process kept for the next file; 0 if none
+    kept_bytes: int  # resident set over the baseline once the file is done (its model inputs kept)
 
 
 def probe(path: Path, limits: dict[str, Any] | None = None, preview_side: int = 1600) -> Probe:
@@ -76,6 +77,7 @@ def probe(path: Path, limits: dict[str, Any] | None = None, preview_side: int = 
         r["seconds"],
         r["renderer_kb"] * 1024,
         r["renderer_after_kb"] * 1024,
+        (r["after_kb"] - r["baseline_kb"]) * 1024,
     )
 
 
@@ -149,6 +151,7 @@ def test_largest_legal_page_of_each_mode_decodes_within_its_bound(
         f"{name}: {pixels / 1e6:.0f} Mpx, peak +{result.growth_bytes / MB:.0f} MB (bound {bound / MB:.0f} MB)"
     )
     assert result.growth_bytes <= bound, f"{result.growth_bytes / pixels:.2f} bytes a pixel"
+    assert result.kept_bytes < SLACK, f"{result.kept_bytes / MB:.0f} MB still held after the page"
 
 
 def test_tiff_of_thousands_of_pages_is_refused_naming_the_page_limit(tmp_path: Path) -> None:
@@ -204,5 +207,6 @@ def test_five_hundred_huge_pdf_pages_decode_in_bounded_memory_and_leave_none_beh
         f"kept after {result.renderer_after_bytes / MB:.0f} MB"
     )
     assert result.growth_bytes <= bound
+    assert result.kept_bytes <= SLACK + 500 * MODEL_INPUT  # no preview kept: only the model inputs
     assert result.renderer_bytes <= 256 * MB
     assert result.renderer_after_bytes <= 256 * MB  # DOCSORT_PDF_RENDERER_KEEP_MB: else it is replaced
