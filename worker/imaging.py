@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import ctypes
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -261,22 +262,22 @@ def _previews(
     if not numbers:
         return
     wanted = _at_least(target.preview_size)
+    found: Iterator[tuple[int, tuple[int, int], np.ndarray, int]]
+    source: Generator[Any, None, None]
     if media_type_of(path) == "application/pdf":
-        pages = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers)
-        found = ((p.number, p.geometry.pixels, p.rgb, 1) for p in pages)
+        source = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers)
+        found = ((p.number, p.geometry.pixels, p.rgb, 1) for p in source)
     else:
-        rasters = (
-            (n, reduced_page(path, img, n, wanted, limits))
-            for n, img in raster_frames(path, limits)
-            if n in numbers
-        )
+        source = raster_frames(path, limits)
+        rasters = ((n, reduced_page(path, img, n, wanted, limits)) for n, img in source if n in numbers)
         found = ((n, r.size, r.pixels, r.orientation) for n, r in rasters)
-    left = len(numbers)
-    for number, size, pixels, orientation in found:
-        yield number, preview_of(pixels, wanted(*size), orientation)
-        left -= 1
-        if not left:
-            return
+    with closing(source):  # stopping early hands the file (and a PDF's render process) back at once
+        left = len(numbers)
+        for number, size, pixels, orientation in found:
+            yield number, preview_of(pixels, wanted(*size), orientation)
+            left -= 1
+            if not left:
+                return
 
 
 def load_model_inputs(

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -302,7 +302,7 @@ def pdf_pages(
     scale_for: Callable[[PageGeometry], float],
     preview_scale_for: Callable[[PageGeometry], float] | None = None,
     only: set[int] | None = None,
-) -> Iterator[RenderedPage]:
+) -> Generator[RenderedPage, None, None]:
     """Each page of a PDF rendered at ``scale_for(its geometry)`` pixels per point, one at a time; with
     ``preview_scale_for``, rendered a second time at that scale too when it is larger (``preview``);
     with ``only``, just those page numbers."""

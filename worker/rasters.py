@@ -11,7 +11,7 @@ that one array.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def check_bytes(path: Path, img: Image.Image, limits: DecodeLimits, number: int)
         )
 
 
-def raster_frames(path: Path, limits: DecodeLimits) -> Iterator[tuple[int, Image.Image]]:
+def raster_frames(path: Path, limits: DecodeLimits) -> Generator[tuple[int, Image.Image], None, None]:
     """(page number, the open image at that page) for each page, its declared pixels checked."""
     try:
         with Image.open(path) as img:

@@ -83,9 +83,10 @@ def test_time_limit_kills_the_renderer_and_the_next_file_gets_a_new_one(tmp_path
 
 def test_renderer_killed_between_pages_fails_the_file_with_the_reason(tmp_path: Path) -> None:
     path = _pdf(tmp_path / "three.pdf", pages=3)
+    before = set(pdfrender.POOL.busy)
     pages = prepare_pages(path, PageTarget(32, 32))
     next(pages)
-    (busy,) = pdfrender.POOL.busy
+    (busy,) = set(pdfrender.POOL.busy) - before  # the process rendering this file
     os.kill(busy.proc.pid, signal.SIGKILL)
     with pytest.raises(
         UnreadableImage, match=r"three\.pdf: PDF page 2 stopped the renderer \(ended by signal SIGKILL\)"
