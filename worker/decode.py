@@ -7,33 +7,19 @@ job's concerns: files already finished are skipped, and a file whose decoding ki
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
 
 from schema.logs import get_logger
 from schema.manifest import InputSpec
 from worker import metrics
-from worker.cam import preview
 from worker.context import JobFile
-from worker.imaging import UnreadableImage, iter_pages, media_type_of, to_model_input
+from worker.imaging import PreparedPage, UnreadableImage, media_type_of, prepare_pages
+from worker.limits import DecodeLimits
 from worker.poison import MAX_DECODE_CRASHES, DecodeGuard, dead_letter_reason
 
 log = get_logger(__name__)
-
-
-@dataclass
-class PreparedPage:
-    """One decoded page: its size and the model's input. The full page is not kept (memory stays small);
-    ``preview`` only when asked for."""
-
-    number: int
-    width: int
-    height: int
-    model_input: np.ndarray
-    preview: Image.Image | None = None
 
 
 @dataclass
@@ -49,38 +35,24 @@ class DecodeFailure:
     reason: str
 
 
-def decode_file(path: Path, spec: InputSpec, preview_side: int | None = None) -> DecodedFile:
-    """Every page of a file, ready for the model; raises UnreadableImage naming the reason.
-
-    With ``preview_side``, each page also keeps a preview of that longest side (the worker does not ask:
-    it renders previews of review pages only, with :func:`render_previews`).
-    """
+def decode_file(
+    path: Path, spec: InputSpec, preview_side: int | None = None, limits: DecodeLimits | None = None
+) -> DecodedFile:
+    """Every page of a file, each decoded once at the size needed (:func:`worker.imaging.prepare_pages`),
+    ready for the model; with ``preview_side``, each page keeps a preview of that longest side. Raises
+    UnreadableImage naming the reason."""
     media = media_type_of(path)
-    pages: list[PreparedPage] = []
-    for page in iter_pages(path):
-        image = page.image
-        model_input = to_model_input(image, (spec.height, spec.width), spec.resize, spec.pad_value)
-        small = preview(image, preview_side) if preview_side else None
-        pages.append(PreparedPage(page.number, image.width, image.height, model_input, small))
-        image.close()
-    return DecodedFile(Path(path), media, pages)
-
-
-def render_previews(path: Path, numbers: set[int], max_side: int) -> dict[int, Image.Image]:
-    """The wanted pages again, scaled to ``max_side`` at most (for review images and CAM overlays)."""
-    found: dict[int, Image.Image] = {}
-    if not numbers:
-        return found
-    for page in iter_pages(path):
-        if page.number in numbers:
-            found[page.number] = preview(page.image, max_side)
-        if len(found) == len(numbers):
-            break
-    return found
+    return DecodedFile(
+        Path(path), media, list(prepare_pages(path, spec, preview_side=preview_side, limits=limits))
+    )
 
 
 def decode_files(
-    files: list[JobFile], spec: InputSpec, guard: DecodeGuard | None
+    files: list[JobFile],
+    spec: InputSpec,
+    guard: DecodeGuard | None,
+    limits: DecodeLimits | None = None,
+    preview_side: Callable[[JobFile], int | None] | None = None,
 ) -> tuple[list[tuple[JobFile, DecodedFile]], list[DecodeFailure]]:
     """The job's unfinished files decoded; (decoded, failures). A file system fault (OSError) propagates:
     it is transient, and the task retries."""
@@ -89,7 +61,8 @@ def decode_files(
     for job_file in files:
         if job_file.finished or job_file.repeat:
             continue
-        result = _decode_guarded(job_file, spec, guard)
+        side = preview_side(job_file) if preview_side is not None else None
+        result = _decode_guarded(job_file, spec, guard, limits, side)
         if isinstance(result, DecodedFile):
             decoded.append((job_file, result))
         else:
@@ -97,7 +70,13 @@ def decode_files(
     return decoded, failures
 
 
-def _decode_guarded(job_file: JobFile, spec: InputSpec, guard: DecodeGuard | None) -> DecodedFile | str:
+def _decode_guarded(
+    job_file: JobFile,
+    spec: InputSpec,
+    guard: DecodeGuard | None,
+    limits: DecodeLimits | None,
+    preview_side: int | None,
+) -> DecodedFile | str:
     """One file decoded, or the reason it failed: unreadable, an unexpected decoder error, or content
     that killed the worker process ``MAX_DECODE_CRASHES`` times (dead-lettered)."""
     crashes = guard.start(job_file.sha256) if guard is not None else 0
@@ -107,7 +86,7 @@ def _decode_guarded(job_file: JobFile, spec: InputSpec, guard: DecodeGuard | Non
     try:
         if job_file.path is None:
             raise UnreadableImage(job_file.filename, "file not found")
-        return decode_file(job_file.path, spec)
+        return decode_file(job_file.path, spec, preview_side, limits)
     except UnreadableImage as exc:
         metrics.error("unreadable")
         return exc.reason

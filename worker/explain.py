@@ -15,10 +15,10 @@ from schema.logs import get_logger
 from worker import metrics
 from worker.cam import save_overlay, save_png
 from worker.decide import Decision
-from worker.decode import render_previews
-from worker.imaging import UnreadableImage
+from worker.imaging import UnreadableImage, preview_pages
 from worker.infer import PageScores
 from worker.inference import LoadedModel
+from worker.limits import DecodeLimits
 
 log = get_logger(__name__)
 
@@ -62,12 +62,13 @@ def explain_file(
     model: LoadedModel,
     review_dir: Path,
     max_side: int,
+    limits: DecodeLimits | None = None,
 ) -> dict[int, Explanation]:
     """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}."""
     if not pages or path is None:
         return {}
     try:
-        images = render_previews(path, set(pages), max_side)
+        images = dict(preview_pages(path, set(pages), max_side, limits=limits))
     except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
         metrics.error("review_image")
         log.error("review.image_failed", sha256=sha256, reason=exc.reason)

@@ -1,30 +1,86 @@
-"""Page decoding and resizing: the one implementation that training and serving share.
+"""Page decoding: the one implementation that training and serving share.
 
-``decode_pages`` turns a file (JPEG, PNG, TIFF incl. multi-page/G4/16-bit, BMP, WebP, GIF, PDF) into
-RGB pages; ``to_model_input`` resizes one page to the model's input (letterbox or stretch) as uint8
-HxWx3. Pixel normalisation is not done here: it lives inside the exported graph.
+``prepare_pages(path, spec, preview_side=...)`` yields each page of a file (JPEG, PNG, TIFF incl.
+multi-page/G4/16-bit, BMP, WebP, GIF, PDF) as a :class:`PreparedPage`: its own size, the model's input
+(uint8 HxWx3, letterbox or stretch) and optionally an RGB preview. Each page is decoded once at the
+smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2), a PDF page rendered at
+that scale in a bounded process, any other raster whole in its own mode (grey stays 1 byte a pixel) and
+area-resized. The preview comes from the same decode when that decode is large enough for it (always
+for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded small for the model is decoded a second time
+at the preview's scale, because the model input must be one function of the file and the input spec,
+the same whether a preview was asked or not (the trainer asks for none). ``preview_pages`` makes
+previews of chosen pages alone (review pages found after inference). Pages come one at a time; a file is
+never held whole. ``load_model_inputs`` is the trainer's way to the same model inputs. Pixel
+normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
+
+How far this is from decoding the page whole and resizing it (``iter_pages`` then ``to_model_input``):
+PNG, TIFF, BMP, WebP and GIF pages give exactly the same model input (they are decoded whole; only the
+RGB copy at full size is skipped). A JPEG or PDF page is decoded at no less than ``OVERSAMPLE`` (2) times
+the model's input along each side, so the last area resize still averages whole neighbourhoods; DCT
+scaling and PDFium's own downsampling weigh pixels a little differently from an area resize of the whole
+page. The mean absolute difference of the model input stays within :data:`TOLERANCE` grey levels (of
+0-255) on A4 scans at 300 dpi (tests/worker/test_decode_reduced.py measures it per format and model
+size: 0.2-1.1 measured); single pixels on sharp edges may differ by more.
+
+``iter_pages`` still decodes every page whole as RGB (PDFs at 150 dpi), for code that needs the page
+itself; it holds the same limits.
 """
 
 from __future__ import annotations
 
+import ctypes
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
+from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, TypeVar
 
-import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
-from schema.errors import DocsortError
+from worker.limits import DEFAULT_LIMITS, PDF_DPI, DecodeLimits
+from worker.pdfchild import POINTS_PER_INCH, PageGeometry
+from worker.pdfrender import close_renderers, pdf_pages
+from worker.pixels import (
+    ModelInputSpec,
+    PageTarget,
+    ResizePolicy,
+    UnreadableImage,
+    decode_failure,
+    model_input,
+    preview_of,
+    resize_array,
+    serves,
+    to_rgb,
+)
+from worker.rasters import decode_again, full_page, raster_frames, reduced_page
 
-MAX_PIXELS = 120_000_000  # per page: a 600 dpi A3 scan is ~70 Mpx
-PDF_DPI = 150
-PDF_MAX_SIDE = 4000
-MAX_PAGES = 500
-ResizePolicy = Literal["letterbox", "stretch"]
+__all__ = [
+    "EXTENSIONS",
+    "TOLERANCE",
+    "DecodeLimits",
+    "DecodedPage",
+    "PageTarget",
+    "PreparedPage",
+    "ResizePolicy",
+    "UnreadableImage",
+    "close_renderers",
+    "decode_pages",
+    "iter_pages",
+    "load_model_inputs",
+    "media_type_of",
+    "prepare_pages",
+    "preview_pages",
+    "resize_array",
+    "sniff_media_type",
+    "to_model_input",
+    "to_rgb",
+]
 
+T = TypeVar("T")
+TOLERANCE = 2.0  # mean absolute difference, grey levels, reduced decode vs whole decode + resize
 SUPPORTED = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/png": (b"\x89PNG\r\n\x1a\n",),
@@ -34,27 +90,27 @@ SUPPORTED = {
     "application/pdf": (b"%PDF-",),
 }
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".pdf"}
-MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
 
-
-# The pixel limit of iter_pages (checked before decoding) is the one that counts; Pillow still raises
+# The pixel limit (checked before decoding) is the one that counts; Pillow still raises
 # DecompressionBombError above twice its own warning level, reported as a decompression bomb as well.
 warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-
-
-class UnreadableImage(DocsortError):
-    """A file that cannot be decoded into pages. ``reason`` is meant for a person."""
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 @dataclass(frozen=True)
 class DecodedPage:
     number: int  # 1-based
-    image: Image.Image  # RGB
+    image: Image.Image  # RGB, the whole page
+
+
+@dataclass
+class PreparedPage:
+    """One page as the model and the review page need it; the page itself is not kept."""
+
+    number: int  # 1-based
+    width: int  # the page's own size, pixels at its scan resolution (oriented)
+    height: int
+    model_input: np.ndarray  # uint8 HxWx3
+    preview: Image.Image | None = None  # RGB, longest side at most the preview side asked for
 
 
 def sniff_media_type(head: bytes) -> str | None:
@@ -86,170 +142,186 @@ def media_type_of(path: Path) -> str:
     return media
 
 
-def _full_scale(arr: np.ndarray, mode: str) -> float:
-    """The value that means white for a deep image: its container's range, not its brightest pixel."""
-    if mode.startswith("I;16"):
-        return 65535.0
-    top = float(np.nanmax(arr)) if arr.size else 0.0
-    for limit in (1.0, 255.0, 65535.0) if mode == "F" else (255.0, 65535.0):
-        if top <= limit:
-            return limit
-    return top
+def _limits(limits: DecodeLimits | None, max_pixels: int | None, max_pages: int | None) -> DecodeLimits:
+    bounds = limits or DEFAULT_LIMITS
+    if max_pixels is not None:
+        bounds = replace(bounds, max_page_pixels=max_pixels)
+    if max_pages is not None:
+        bounds = replace(bounds, max_pages=max_pages)
+    return bounds
 
 
-def _deep_integers_to_8bit(img: Image.Image, mode: str) -> np.ndarray | None:
-    """16-bit (or 0..65535 integer) pixels to 8 bits through a 65536-entry table: the same values as the
-    float formula in :func:`to_rgb`, without float64 copies of the page (8 bytes a pixel each)."""
-    arr = np.asarray(img)
-    if arr.dtype.kind not in "ui" or arr.size == 0 or int(arr.min()) < 0 or int(arr.max()) > 65535:
-        return None
-    top = _full_scale(arr, mode)
-    table = np.clip(np.arange(65536, dtype=np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return table[arr]
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: 16-bit scaled (not clipped), alpha over white, CMYK/palette converted."""
-    mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr8 = _deep_integers_to_8bit(img, mode)
-        if arr8 is None:
-            arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
-            top = _full_scale(arr, mode)
-            arr8 = np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return Image.fromarray(arr8, "L").convert("RGB")
-    if mode == "P":
-        img = img.convert("RGBA")
-        mode = "RGBA"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if mode == "RGB":
-        return img
-    return img.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
-
-
-def _check_pixels(path: Path, img: Image.Image, max_pixels: int) -> None:
-    w, h = img.size
-    if w * h > max_pixels:
-        raise UnreadableImage(
-            path,
-            f"decompression bomb refused: {w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,}",
-        )
-    if w == 0 or h == 0:
-        raise UnreadableImage(path, "image has no pixels")
-
-
-def _decode_failure(path: Path, exc: BaseException) -> UnreadableImage:
-    """A person-readable reason for a decoder's exception."""
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, Image.DecompressionBombError):
-        return UnreadableImage(path, f"decompression bomb refused ({text})")
-    if isinstance(exc, UnidentifiedImageError):
-        return UnreadableImage(path, "not a readable image (unknown or corrupt format)")
-    if isinstance(exc, MemoryError):
-        return UnreadableImage(path, "image needs more memory than this worker has")
-    if "truncated" in text.lower() or isinstance(exc, EOFError):
-        return UnreadableImage(path, f"truncated file ({text})")
-    return UnreadableImage(path, f"corrupt image ({type(exc).__name__}: {text})")
-
-
-def _raster_pages(path: Path, max_pixels: int, max_pages: int) -> Iterator[DecodedPage]:
+def _guarded(path: Path, pages: Iterator[T]) -> Iterator[T]:
+    """Every decoder exception as an UnreadableImage naming the file; freed memory returned after it."""
     try:
-        with Image.open(path) as img:
-            n = getattr(img, "n_frames", 1) if img.format in MULTI_PAGE_FORMATS else 1
-            if n > max_pages:
-                raise UnreadableImage(path, f"{n} pages exceeds the limit of {max_pages}")
-            for index in range(n):
-                img.seek(index)
-                _check_pixels(path, img, max_pixels)
-                frame = ImageOps.exif_transpose(img)
-                frame.load()
-                yield DecodedPage(index + 1, to_rgb(frame))
+        yield from pages
     except UnreadableImage:
         raise
     except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
-        raise _decode_failure(path, exc) from exc
-
-
-def _pdf_pages(path: Path, dpi: int, max_side: int, max_pages: int) -> Iterator[DecodedPage]:
-    import pypdfium2 as pdfium
-
-    try:
-        pdf = pdfium.PdfDocument(str(path))
-    except pdfium.PdfiumError as exc:
-        raise UnreadableImage(path, f"corrupt or encrypted PDF ({exc})") from exc
-    try:
-        if len(pdf) == 0:
-            raise UnreadableImage(path, "PDF has no pages")
-        if len(pdf) > max_pages:
-            raise UnreadableImage(path, f"{len(pdf)} pages exceeds the limit of {max_pages}")
-        for index in range(len(pdf)):
-            page = pdf[index]
-            w_pt, h_pt = page.get_size()
-            scale = min(dpi / 72.0, max_side / max(w_pt, h_pt, 1.0))
-            bitmap = page.render(scale=scale)
-            yield DecodedPage(index + 1, to_rgb(bitmap.to_pil()))
-    except UnreadableImage:
-        raise
-    except pdfium.PdfiumError as exc:
-        raise UnreadableImage(path, f"PDF page cannot be rendered ({exc})") from exc
-    except Exception as exc:
-        raise _decode_failure(path, exc) from exc
+        raise decode_failure(path, exc) from exc
     finally:
-        pdf.close()
+        release_freed_memory()
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018  (glibc only)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def release_freed_memory() -> None:
+    """Hand the pages of freed page buffers back to the system (glibc keeps them otherwise: a file of
+    hundreds of pages would leave the process tens of MB larger). A few milliseconds; no-op elsewhere."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _prepared(
+    number: int,
+    size: tuple[int, int],
+    pixels: np.ndarray,
+    target: PageTarget,
+    orientation: int = 1,
+    preview_pixels: np.ndarray | None = None,
+) -> PreparedPage:
+    preview_size = target.preview_size(*size)
+    preview = None
+    if preview_size is not None:
+        source = pixels if preview_pixels is None else preview_pixels
+        preview = preview_of(source, preview_size, orientation)
+    return PreparedPage(number, size[0], size[1], model_input(pixels, target, size, orientation), preview)
+
+
+def _pdf_scale(need: Callable[[int, int], tuple[int, int] | None]) -> Callable[[PageGeometry], float]:
+    def scale_for(geometry: PageGeometry) -> float:
+        wanted = need(*geometry.pixels)
+        if wanted is None:
+            return 0.0
+        return max(wanted[0] / geometry.points[0], wanted[1] / geometry.points[1])
+
+    return scale_for
+
+
+def _at_least(
+    size_for: Callable[[int, int], tuple[int, int] | None],
+) -> Callable[[int, int], tuple[int, int]]:
+    return lambda w, h: size_for(w, h) or (w, h)
+
+
+def _prepare(path: Path, target: PageTarget, limits: DecodeLimits) -> Iterator[PreparedPage]:
+    """The model's decode of each page; a preview that it cannot serve (a JPEG or PDF page decoded
+    small for the model) comes from a second decode of that page at the preview's scale."""
+    if media_type_of(path) == "application/pdf":
+        preview_scale = _pdf_scale(target.preview_size) if target.preview_side else None
+        for page in pdf_pages(path, limits, _pdf_scale(target.needed), preview_scale):
+            yield _prepared(page.number, page.geometry.pixels, page.rgb, target, 1, page.preview)
+        return
+    for number, img in raster_frames(path, limits):
+        raster = reduced_page(path, img, number, target.needed, limits)
+        wanted = target.preview_size(*raster.size)
+        again = None
+        if not serves(raster.decoded_size, wanted):
+            again = decode_again(path, number, _at_least(target.preview_size), limits).pixels
+        yield _prepared(number, raster.size, raster.pixels, target, raster.orientation, again)
+
+
+def prepare_pages(
+    path: Path | str,
+    spec: ModelInputSpec | PageTarget,
+    *,
+    preview_side: int | None = None,
+    limits: DecodeLimits | None = None,
+) -> Iterator[PreparedPage]:
+    """Each page of a file, decoded once, as the model's input for ``spec`` (an InputSpec) and, with
+    ``preview_side``, an RGB preview of that longest side; raise :class:`UnreadableImage` naming the
+    file and the reason (a broken file, or a page over one of ``limits``)."""
+    path = Path(path)
+    target = spec if isinstance(spec, PageTarget) else PageTarget.of(spec, preview_side)
+    yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS))
+
+
+def preview_pages(
+    path: Path | str, numbers: set[int], side: int, *, limits: DecodeLimits | None = None
+) -> Iterator[tuple[int, Image.Image]]:
+    """(page number, RGB preview of longest side ``side``) for the pages ``numbers`` of a file, each
+    decoded at the preview's scale, one at a time (for review pages found after inference)."""
+    path = Path(path)
+    target = PageTarget(1, 1, preview_side=side)
+    bounds = limits or DEFAULT_LIMITS
+    yield from _guarded(path, _previews(path, set(numbers), target, bounds))
+
+
+def _previews(
+    path: Path, numbers: set[int], target: PageTarget, limits: DecodeLimits
+) -> Iterator[tuple[int, Image.Image]]:
+    if not numbers:
+        return
+    wanted = _at_least(target.preview_size)
+    found: Iterator[tuple[int, tuple[int, int], np.ndarray, int]]
+    source: Generator[Any, None, None]
+    if media_type_of(path) == "application/pdf":
+        source = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers)
+        found = ((p.number, p.geometry.pixels, p.rgb, 1) for p in source)
+    else:
+        source = raster_frames(path, limits)
+        rasters = ((n, reduced_page(path, img, n, wanted, limits)) for n, img in source if n in numbers)
+        found = ((n, r.size, r.pixels, r.orientation) for n, r in rasters)
+    with closing(source):  # stopping early hands the file (and a PDF's render process) back at once
+        left = len(numbers)
+        for number, size, pixels, orientation in found:
+            yield number, preview_of(pixels, wanted(*size), orientation)
+            left -= 1
+            if not left:
+                return
+
+
+def load_model_inputs(
+    path: Path | str,
+    size: tuple[int, int],
+    policy: ResizePolicy = "letterbox",
+    pad_value: int = 255,
+    limits: DecodeLimits | None = None,
+) -> list[np.ndarray]:
+    """Every page of a file as model inputs: :func:`prepare_pages`, the path that the worker takes."""
+    target = PageTarget(size[0], size[1], policy, pad_value)
+    return [page.model_input for page in prepare_pages(path, target, limits=limits)]
+
+
+def _whole(path: Path, pdf_dpi: int, limits: DecodeLimits) -> Iterator[DecodedPage]:
+    if media_type_of(path) == "application/pdf":
+        for page in pdf_pages(path, limits, lambda _: pdf_dpi / POINTS_PER_INCH):
+            yield DecodedPage(page.number, Image.fromarray(page.rgb, "RGB"))
+        return
+    for number, img in raster_frames(path, limits):
+        yield DecodedPage(number, full_page(path, img, number, limits))
 
 
 def iter_pages(
     path: Path | str,
     *,
-    max_pixels: int = MAX_PIXELS,
+    max_pixels: int | None = None,
     pdf_dpi: int = PDF_DPI,
-    max_pages: int = MAX_PAGES,
+    max_pages: int | None = None,
+    limits: DecodeLimits | None = None,
 ) -> Iterator[DecodedPage]:
-    """Yield each page of a file as RGB, one at a time; raise :class:`UnreadableImage` naming the reason."""
+    """Yield each page of a file whole as RGB, one at a time; raise :class:`UnreadableImage` naming the
+    reason. ``max_pixels`` and ``max_pages`` override those of ``limits``."""
     path = Path(path)
-    media = media_type_of(path)
-    if media == "application/pdf":
-        yield from _pdf_pages(path, pdf_dpi, PDF_MAX_SIDE, max_pages)
-    else:
-        yield from _raster_pages(path, max_pixels, max_pages)
+    bounds = _limits(limits, max_pixels, max_pages)
+    yield from _guarded(path, _whole(path, pdf_dpi, bounds))
 
 
 def decode_pages(path: Path | str, **kwargs: int) -> list[DecodedPage]:
-    return list(iter_pages(path, **kwargs))
-
-
-def resize_array(
-    rgb: np.ndarray, size: tuple[int, int], policy: ResizePolicy = "letterbox", pad_value: int = 255
-) -> np.ndarray:
-    """Resize an HxWx3 uint8 array to ``size`` = (height, width). Letterbox keeps the aspect ratio."""
-    out_h, out_w = size
-    h, w = rgb.shape[:2]
-    if policy == "stretch":
-        interp = cv2.INTER_AREA if (h > out_h or w > out_w) else cv2.INTER_LINEAR
-        return cv2.resize(rgb, (out_w, out_h), interpolation=interp)
-    scale = min(out_h / h, out_w / w)
-    new_h, new_w = max(1, round(h * scale)), max(1, round(w * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interp)
-    canvas = np.full((out_h, out_w, 3), pad_value, dtype=np.uint8)
-    top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = resized
-    return canvas
+    return list(iter_pages(path, **kwargs))  # type: ignore[arg-type]
 
 
 def to_model_input(
     page: Image.Image, size: tuple[int, int], policy: ResizePolicy = "letterbox", pad_value: int = 255
 ) -> np.ndarray:
-    """One page as the model's uint8 HxWx3 input."""
-    rgb = np.asarray(to_rgb(page), dtype=np.uint8)
-    return resize_array(rgb, size, policy, pad_value)
-
-
-def load_model_inputs(
-    path: Path | str, size: tuple[int, int], policy: ResizePolicy = "letterbox", pad_value: int = 255
-) -> list[np.ndarray]:
-    """Every page of a file as model inputs (the path that both trainer and worker take)."""
-    return [to_model_input(p.image, size, policy, pad_value) for p in iter_pages(path)]
+    """One whole page as the model's uint8 HxWx3 input."""
+    return resize_array(np.asarray(to_rgb(page), dtype=np.uint8), size, policy, pad_value)

@@ -19,10 +19,11 @@ from schema.tables import Document
 from worker import metrics
 from worker.context import JobFile, JobOutcome, WorkerContext
 from worker.decide import Decision, Policy, decide
-from worker.decode import PreparedPage, decode_files
+from worker.decode import decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
 from worker.files import OnDone, finish_file
+from worker.imaging import PreparedPage
 from worker.infer import PageScores, infer
 from worker.inference import LoadedModel
 from worker.jobs import finish_job
@@ -40,7 +41,9 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         model = ctx.models.get(session, job.model_name)
     files = resolve_files(ctx, job)
     outcome = JobOutcome(documents=len(files), already_done=sum(1 for f in files if f.finished))
-    decoded, failures = decode_files(files, model.manifest.input, ctx.decode_guard)
+    decoded, failures = decode_files(
+        files, model.manifest.input, ctx.decode_guard, ctx.settings.decode_limits()
+    )
     for failure in failures:
         fail(ctx, failure.file, failure.reason)
     scores = infer(model, [d for _, d in decoded])
@@ -54,6 +57,7 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
             model,
             ctx.settings.dir("review"),
             ctx.settings.review_max_side,
+            ctx.settings.decode_limits(),
         )
         kinds = record_file(ctx.sessions, job_file, decoded_file, pages, explained, model, ctx.worker_name)
         _count(outcome, model, kinds, file_scores)

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from schema.errors import SettingsInvalid
 from schema.messages import DEFAULT_QUEUE
 from schema.settings import DocsortSettings, describe_validation_error
+from worker import limits
 
 Provider = Literal["cpu", "cuda", "auto"]
 
@@ -48,6 +49,41 @@ class WorkerSettings(DocsortSettings):
     max_retries: int = Field(5, ge=0, le=50, description="Retries of a job on a transient fault.")
     retry_backoff_s: float = Field(2.0, gt=0.0, description="First retry delay; doubles each retry.")
     review_max_side: int = Field(1600, ge=64, le=10000, description="Longest side of saved review images.")
+    max_page_pixels: int = Field(
+        limits.MAX_PAGE_PIXELS,
+        ge=1,
+        description="Most pixels of one page as its header declares them; larger pages are refused "
+        "before decoding (Pillow itself refuses above about 179 Mpx).",
+    )
+    max_page_mb: int = Field(
+        limits.MAX_PAGE_MB,
+        ge=1,
+        description="Most MB one page may take decoded: pixels x bytes a pixel of its mode (1 bilevel, grey "
+        "or palette, 2 for 16-bit grey, 4 for RGB, RGBA, CMYK, 32-bit and float), after JPEG scaling.",
+    )
+    max_pages: int = Field(limits.MAX_PAGES, ge=1, description="Most pages in one file.")
+    pdf_render_memory_mb: int = Field(
+        limits.PDF_RENDER_MEMORY_MB,
+        ge=64,
+        description="Address-space limit of the process that renders PDF pages; a page that needs more "
+        "fails its file.",
+    )
+    pdf_page_timeout_s: float = Field(
+        limits.PDF_PAGE_TIMEOUT_S, gt=0.0, description="Most seconds to render one PDF page."
+    )
+    pdf_renderer_keep_mb: int = Field(
+        limits.PDF_RENDERER_KEEP_MB,
+        ge=32,
+        description="The PDF render process is replaced after a file once it holds more than this.",
+    )
+    pdf_max_side: int = Field(
+        limits.PDF_MAX_SIDE, ge=64, le=20000, description="Longest side of a rendered PDF page, pixels."
+    )
+    pdf_isolated: bool = Field(
+        True,
+        description="Render PDF pages in a separate process under the memory and time limits; false "
+        "renders them in the worker's process, unbounded.",
+    )
 
     @model_validator(mode="after")
     def _check_worker(self) -> WorkerSettings:
@@ -63,6 +99,19 @@ class WorkerSettings(DocsortSettings):
     @property
     def queues(self) -> list[str]:
         return [q.strip() for q in self.queue.split(",") if q.strip()]
+
+    def decode_limits(self) -> limits.DecodeLimits:
+        """The budget each file is decoded within (:func:`worker.imaging.prepare_pages`)."""
+        return limits.DecodeLimits(
+            max_page_pixels=self.max_page_pixels,
+            max_page_mb=self.max_page_mb,
+            max_pages=self.max_pages,
+            pdf_render_memory_mb=self.pdf_render_memory_mb,
+            pdf_page_timeout_s=self.pdf_page_timeout_s,
+            pdf_renderer_keep_mb=self.pdf_renderer_keep_mb,
+            pdf_max_side=self.pdf_max_side,
+            pdf_isolated=self.pdf_isolated,
+        )
 
     def intra_op_threads(self) -> int:
         """Threads per ONNX session so that processes x threads = cores."""

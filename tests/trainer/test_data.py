@@ -17,7 +17,7 @@ from trainer.data import (
     split_files,
 )
 from trainer.errors import TrainerError
-from worker.imaging import iter_pages, to_model_input
+from worker.imaging import PageTarget, iter_pages, prepare_pages
 
 SIZE = (40, 48)
 
@@ -68,7 +68,8 @@ def test_pipeline_pixels_differ_from_worker_for_no_file_type(tmp_path: Path, pol
         pages = list(iter_pages(item.path))
         if item.path.name in expected_pages:
             assert len(pages) == expected_pages[item.path.name], item.path.name
-        expected += [to_model_input(p.image, SIZE, policy, 255) for p in pages]  # type: ignore[arg-type]
+        served = prepare_pages(item.path, PageTarget(*SIZE, policy, 255))  # type: ignore[arg-type]
+        expected += [p.model_input for p in served]  # the worker's decode
     assert len(examples) == len(expected) == sum(expected_pages.values()) + 1
     for got, want, source in zip(examples.images, expected, examples.sources, strict=True):
         assert got.dtype == np.uint8 and got.shape == (*SIZE, 3)

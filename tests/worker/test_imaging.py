@@ -9,8 +9,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from schema.errors import SettingsInvalid
 from tests.support.corpus import Case, bad_files, good_files
-from worker.imaging import PDF_MAX_SIDE, UnreadableImage, decode_pages, iter_pages, to_rgb
+from worker.imaging import (
+    TOLERANCE,
+    PageTarget,
+    UnreadableImage,
+    decode_pages,
+    iter_pages,
+    media_type_of,
+    prepare_pages,
+    preview_pages,
+    to_model_input,
+    to_rgb,
+)
+from worker.limits import PDF_MAX_SIDE
+from worker.settings import load_worker_settings
 
 GOOD = good_files()
 BAD = bad_files(GOOD)
@@ -112,3 +126,48 @@ def test_tiff_pages_are_yielded_one_at_a_time(tmp_path: Path) -> None:
     first = next(pages)
     assert first.number == 1 and _mean(first.image) < 60
     assert [p.number for p in pages] == [2, 3]
+
+
+@pytest.mark.parametrize("name", sorted(GOOD))
+def test_worker_decode_gives_the_model_input_of_the_whole_page(tmp_path: Path, name: str) -> None:
+    """Every mode (palette, alpha, 16-bit, CMYK, bilevel, EXIF-turned) through prepare_pages: the same
+    model input as decoding the page whole, exactly when it is decoded whole, else within TOLERANCE."""
+    path = _write(tmp_path, name, GOOD[name][0])
+    target = PageTarget(24, 20, preview_side=50)
+    whole = decode_pages(path)
+    prepared = list(prepare_pages(path, target))
+    assert [p.number for p in prepared] == [p.number for p in whole]
+    for page, full in zip(prepared, whole, strict=True):
+        expected = to_model_input(full.image, target.size, target.resize, target.pad_value)
+        assert (page.width, page.height) == full.image.size or name.endswith("pdf")
+        assert page.preview is not None and max(page.preview.size) == min(50, max(full.image.size))
+        difference = np.abs(page.model_input.astype(int) - expected.astype(int)).mean()
+        assert difference <= TOLERANCE, f"{name} page {page.number}: {difference:.2f}"
+        if media_type_of(path) not in ("application/pdf", "image/jpeg"):  # the two decoded at a scale
+            assert np.array_equal(page.model_input, expected), name
+
+
+def test_previews_of_chosen_pages_only(tmp_path: Path) -> None:
+    for name in ("three.tif", "two.pdf"):
+        path = _write(tmp_path, name, GOOD[name][0])
+        found = dict(preview_pages(path, {2}, 40))
+        assert list(found) == [2]
+        assert found[2].mode == "RGB" and max(found[2].size) == 40
+        assert _mean(found[2]) > 195  # page 2 of both files is the white one
+        assert dict(preview_pages(path, set(), 40)) == {}
+
+
+def test_worker_settings_give_the_decode_limits(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DOCSORT_MAX_PAGE_MB", "1")
+    monkeypatch.setenv("DOCSORT_PDF_PAGE_TIMEOUT_S", "2.5")
+    limits = load_worker_settings().decode_limits()
+    assert (limits.max_page_mb, limits.pdf_page_timeout_s, limits.max_pages) == (1, 2.5, 500)
+    path = tmp_path / "big.png"
+    Image.new("RGB", (700, 600), "white").save(path)
+    with pytest.raises(
+        UnreadableImage, match=r"big\.png: page 1 needs 2 MB .* limit of 1 MB \(DOCSORT_MAX_PAGE_MB\)"
+    ):
+        list(prepare_pages(path, PageTarget(32, 32), limits=limits))
+    monkeypatch.setenv("DOCSORT_MAX_PAGE_MB", "0")
+    with pytest.raises(SettingsInvalid, match="DOCSORT_MAX_PAGE_MB"):
+        load_worker_settings()

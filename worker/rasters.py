@@ -1,0 +1,129 @@
+"""Raster files (JPEG, PNG, TIFF incl. multi-page and G4, BMP, WebP, GIF): pages checked, then decoded once.
+
+Each page's header is checked against the limits before a pixel is decoded: its pixels as declared,
+then the bytes its decode will hold (pixels x bytes a pixel of its mode, after JPEG's DCT scaling).
+``reduced_page`` decodes a page once at the smallest scale its decoder offers that serves a size: a
+JPEG straight at 1/8, 1/4 or 1/2 scale (``Image.draft``, DCT scaling), any other page whole in its own
+mode, turned into 8 bits strip by strip and kept grey when it is grey (a bilevel or grey page is 1 byte
+a pixel, never converted to RGB at full size); the model's input and the preview are area-resized from
+that one array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from worker.limits import DecodeLimits, bytes_per_pixel
+from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bit_array, oriented
+
+MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
+ORIENTATION = 0x0112
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(ORIENTATION, 1)
+    except Exception:  # a broken EXIF block does not make the page unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def check_pixels(path: Path, img: Image.Image, limits: DecodeLimits) -> None:
+    w, h = img.size
+    if w == 0 or h == 0:
+        raise UnreadableImage(path, "image has no pixels")
+    if w * h > limits.max_page_pixels:
+        raise UnreadableImage(
+            path,
+            f"decompression bomb refused: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+            f"{limits.max_page_pixels:,} (DOCSORT_MAX_PAGE_PIXELS)",
+        )
+
+
+def check_bytes(path: Path, img: Image.Image, limits: DecodeLimits, number: int) -> None:
+    """Refuse a page whose decode would hold more than the byte limit (its mode's bytes a pixel)."""
+    w, h = img.size
+    need = w * h * bytes_per_pixel(img.mode)
+    if need > limits.max_page_bytes:
+        raise UnreadableImage(
+            path,
+            f"page {number} needs {need / 2**20:,.0f} MB to decode ({w}x{h} pixels in mode {img.mode}, "
+            f"{bytes_per_pixel(img.mode)} bytes a pixel), over the limit of {limits.max_page_mb} MB "
+            "(DOCSORT_MAX_PAGE_MB)",
+        )
+
+
+def raster_frames(path: Path, limits: DecodeLimits) -> Generator[tuple[int, Image.Image], None, None]:
+    """(page number, the open image at that page) for each page, its declared pixels checked."""
+    try:
+        with Image.open(path) as img:
+            n = getattr(img, "n_frames", 1) if img.format in MULTI_PAGE_FORMATS else 1
+            if n > limits.max_pages:
+                raise UnreadableImage(
+                    path, f"{n} pages exceeds the limit of {limits.max_pages} (DOCSORT_MAX_PAGES)"
+                )
+            for index in range(n):
+                img.seek(index)
+                check_pixels(path, img, limits)
+                yield index + 1, img
+    except UnreadableImage:
+        raise
+    except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
+        raise decode_failure(path, exc) from exc
+
+
+def full_page(path: Path, img: Image.Image, number: int, limits: DecodeLimits) -> Image.Image:
+    """The page whole, oriented, as 8-bit RGB."""
+    check_bytes(path, img, limits, number)
+    img.load()
+    arr = oriented(eight_bit_array(img), _orientation(img))
+    return Image.fromarray(arr if arr.ndim == 3 else cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB), "RGB")
+
+
+@dataclass
+class DecodedRaster:
+    size: tuple[int, int]  # the page's own (width, height), oriented
+    pixels: np.ndarray  # uint8 HxW or HxWx3, stored orientation, at the decoded scale
+    orientation: int  # EXIF orientation still to apply to ``pixels``
+
+    @property
+    def decoded_size(self) -> tuple[int, int]:
+        """(width, height) of ``pixels`` once oriented."""
+        h, w = self.pixels.shape[:2]
+        return (h, w) if self.orientation in SWAPS_SIDES else (w, h)
+
+
+def reduced_page(
+    path: Path,
+    img: Image.Image,
+    number: int,
+    need: Callable[[int, int], tuple[int, int]],
+    limits: DecodeLimits,
+) -> DecodedRaster:
+    """The page decoded once, at the smallest scale its decoder offers that is at least ``need(width,
+    height)`` of its own oriented size (a JPEG at 1/8, 1/4, 1/2 or 1; any other page whole)."""
+    orientation = _orientation(img)
+    w, h = img.size
+    swap = orientation in SWAPS_SIDES
+    size = (h, w) if swap else (w, h)
+    need_w, need_h = need(*size)
+    img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG's DCT scaling
+    check_bytes(path, img, limits, number)
+    img.load()
+    return DecodedRaster(size, eight_bit_array(img), orientation)
+
+
+def decode_again(
+    path: Path, number: int, need: Callable[[int, int], tuple[int, int]], limits: DecodeLimits
+) -> DecodedRaster:
+    """Page ``number`` decoded anew at another scale (a preview larger than the model's decode)."""
+    for found, img in raster_frames(path, limits):
+        if found == number:
+            return reduced_page(path, img, number, need, limits)
+    raise UnreadableImage(path, f"page {number} is gone (the file changed while it was read)")
