@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from docsort.extras import require_extra
+from trainer.extras import require_extra
 
 bench_app = typer.Typer(
     help="Benchmarks: measured side by side in one run, with ratios.", no_args_is_help=True

@@ -16,8 +16,10 @@ from typing import Any
 import keras
 from keras import layers
 
+from schema.manifest import InputSpec
 from trainer.errors import TrainerError
 from trainer.recipe import RECIPES
+from worker.imaging import ResizePolicy
 
 BACKBONES = ("small-cnn", "vgg16", "xception")
 DEFAULT_IMAGE_SIZE = {name: recipe.image_size for name, recipe in RECIPES.items()}
@@ -66,6 +68,11 @@ class Classifier:
     def cam_shape(self) -> tuple[int, int]:
         shape = self.features.output.shape
         return int(shape[1]), int(shape[2])
+
+    def input_spec(self, resize: ResizePolicy = "letterbox") -> InputSpec:
+        """What the exported graph takes: float32 N×H×W×3 raw pixels (normalised inside the graph)."""
+        h, w = self.image_size
+        return InputSpec(height=h, width=w, resize=resize, pad_value=255, dtype="float32")
 
 
 def _conv_bn(x, filters: int, name: str, *, separable: bool, strides: int = 1):

@@ -1,6 +1,8 @@
 """Commands of this package (added to ``docsort`` by ``register``): ``train`` and ``evaluate``.
 
 TensorFlow is imported inside ``train`` only; ``evaluate`` runs the exported ONNX model and needs none.
+Every ``docsort`` command imports this module, so the modules that load TensorFlow or scipy are
+imported inside the commands that need them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ from pathlib import Path
 
 import typer
 
-from docsort.extras import require_extra
+from schema.logs import configure_logging
+from schema.manifest import load_manifest
+from schema.settings import get_settings
+from trainer.extras import require_extra
+from trainer.metrics import format_report
+from trainer.recipe import TrainOptions
+from trainer.train import train
 
 
 class Backbone(StrEnum):
@@ -71,11 +79,6 @@ def train_command(
 ) -> None:
     """Train, evaluate and export a model version; the last line printed is its folder."""
     require_extra("train", "train")
-    from schema.logs import configure_logging
-    from schema.settings import get_settings
-    from trainer.recipe import TrainOptions
-    from trainer.train import train
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     opts = TrainOptions(
@@ -101,7 +104,7 @@ def train_command(
     )
     version_dir = train(opts)
     if int8:  # INT8 beside FP32, calibrated on this run's training pages; the manifest says which to load
-        from trainer.quantize import quantize_version
+        from trainer.quantize import quantize_version  # imports onnx (the `train` extra)
 
         typer.echo(f"INT8: {quantize_version(version_dir, data_dir, progress=not quiet).note}")
     _print_summary(version_dir)
@@ -109,8 +112,6 @@ def train_command(
 
 
 def _print_summary(version_dir: Path) -> None:
-    from schema.manifest import load_manifest
-
     manifest = load_manifest(version_dir)
     metrics, timing = manifest.metrics, manifest.training.extra.get("timing", {})
     unreadable = manifest.training.extra.get("unreadable", 0)
@@ -129,8 +130,7 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run an exported model (ONNX Runtime) over a labelled folder and report its metrics."""
-    from trainer.evaluate import evaluate_folder
-    from trainer.metrics import format_report
+    from trainer.evaluate import evaluate_folder  # imports scipy (about 1 s)
 
     report = evaluate_folder(data_dir, model, threads=threads, progress=not quiet)
     typer.echo(format_report(report))

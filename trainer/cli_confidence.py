@@ -1,37 +1,26 @@
 """Commands for confidence and unlabelled data: ``docsort export --int8``, ``docsort cluster``,
 ``docsort models retarget`` and ``docsort models calibrate``.
 
-Every heavy import (onnx, onnxruntime quantization, scikit-learn, TensorFlow) happens inside a command.
+Every ``docsort`` command imports this module, so the modules that load a heavy dependency (onnx,
+onnxruntime quantization, scikit-learn, TensorFlow, scipy) are imported inside the commands.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from docsort.extras import require_extra
-
-
-def _require(modules: tuple[str, ...], command: str) -> None:
-    """Stop with one line when a module that ``command`` needs (but the worker install lacks) is missing."""
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            typer.echo(
-                f"error: `docsort {command}` needs {module} (pip install 'docsort[train]')",
-                err=True,
-            )
-            raise typer.Exit(code=3)
+from schema.logs import configure_logging
+from schema.settings import get_settings
+from trainer.extras import require_extra, require_modules
 
 
 def _logging() -> None:
     """Logs to stderr as the settings say, so stdout holds only the command's own lines."""
-    from schema.logs import configure_logging
-    from schema.settings import get_settings
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
@@ -65,7 +54,7 @@ def retarget_command(
     Rewrites manifest.json only (atomically); model.onnx is untouched.
     """
     _logging()
-    from trainer.thresholds import retarget
+    from trainer.confidence import retarget  # imports scipy (about 1 s)
 
     choice = retarget(
         version_dir,
@@ -88,9 +77,9 @@ def calibrate_command(
 
     For versions made before calibration ran at training time; rewrites manifest.json only.
     """
-    _require(("onnx",), "models calibrate")
+    require_modules(("onnx",), "models calibrate")
     _logging()
-    from trainer.calibration import calibrate_version
+    from trainer.confidence import calibrate_version  # imports scipy (about 1 s)
 
     choice = calibrate_version(version_dir, data, auto_accuracy)
     _print_choice(choice, as_json)
@@ -122,11 +111,9 @@ def export_command(
             "error: --int8 needs --calib-dir DATA_DIR (the version's labelled training folder)", err=True
         )
         raise typer.Exit(code=2)
-    _require(("onnx",), "export --int8")
-    from dataclasses import asdict
-
+    require_modules(("onnx",), "export --int8")
     _logging()
-    from trainer.quantize import quantize_version
+    from trainer.quantize import quantize_version  # imports onnx (the `train` extra)
 
     report = quantize_version(
         version_dir, calib_dir, n_calib=calib_images, min_agreement=min_agreement, prefer_int8=not keep_fp32
@@ -163,10 +150,10 @@ def cluster_command(
     link: bool = typer.Option(False, "--link", help="Hard-link files instead of copying them."),
 ) -> None:
     """Cluster unlabelled pages by the backbone's features: one folder and one contact sheet per cluster."""
-    _require(("onnx", "sklearn"), "cluster")
+    require_modules(("onnx", "sklearn"), "cluster")
     _logging()
-    from trainer.cluster import cluster_folder
-    from trainer.embed import keras_embedder, onnx_embedder
+    from trainer.cluster import cluster_folder  # imports scikit-learn in its turn
+    from trainer.embed import keras_embedder, onnx_embedder  # imports onnx (the `train` extra)
 
     if model is not None:
         embedder = onnx_embedder(model)

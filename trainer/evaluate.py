@@ -18,7 +18,9 @@ from schema.manifest import load_manifest
 from trainer.data import scan_folder
 from trainer.metrics import classification_report
 from trainer.onnx_run import onnx_session, run_onnx
+from trainer.thresholds import decision_metrics
 from worker.imaging import UnreadableImage, load_model_inputs
+from worker.inference import apply_temperature
 
 log = get_logger(__name__)
 
@@ -45,7 +47,7 @@ def evaluate_folder(
 
     def flush() -> None:
         if pending:
-            scores, _ = run_onnx(session, np.stack(pending), batch_size)
+            scores, _ = run_onnx(session, manifest.input, np.stack(pending), batch_size)
             probs.append(scores)
             pending.clear()
 
@@ -65,9 +67,6 @@ def evaluate_folder(
     all_probs = np.concatenate(probs) if probs else np.zeros((0, n_classes), np.float32)
     report = classification_report(np.asarray(labels, np.int64), all_probs, manifest.class_names)
     # Review rate and accuracy of the automatically routed pages at the manifest's temperature and thresholds.
-    from trainer.calibration import apply_temperature
-    from trainer.thresholds import decision_metrics
-
     calibrated = apply_temperature(all_probs, manifest.temperature)
     decided = decision_metrics(calibrated, np.asarray(labels), manifest.thresholds, manifest.class_names)
     report.update({key: decided[key] for key in ("review_rate", "auto_accuracy", "n_auto")})

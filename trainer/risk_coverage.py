@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from trainer.thresholds import EPS, ThresholdChoice, Variant, choose_thresholds, top2
+from trainer.calibration import Variant
+from trainer.thresholds import EPS, ThresholdChoice, choose_thresholds
+from worker.decide import top2
 
 RISK_COVERAGE_JSON = "risk_coverage.json"
 RISK_COVERAGE_PNG = "risk_coverage.png"
@@ -47,7 +49,7 @@ def risk_coverage_curve(probs: np.ndarray, labels: np.ndarray) -> list[dict[str,
 
 
 def plot_risk_coverage(curve: list[dict[str, Any]], choice: ThresholdChoice, path: Path) -> Path:
-    import matplotlib
+    import matplotlib  # heavy (0.3 s): only when a figure is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,6 +1,6 @@
 """Review thresholds chosen for a target accuracy of the automatically routed pages.
 
-TensorFlow-free. The decision rule (the worker's, see ``worker/decide.py``) on calibrated
+TensorFlow-free. The decision rule (the worker's own code, ``worker.decide.auto_mask``) on calibrated
 probabilities: a page is routed automatically when
 
     confidence >= per_class.get(predicted class, confidence threshold)  and  top1 - top2 >= margin
@@ -29,20 +29,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from schema.errors import DocsortError
 from schema.logs import get_logger
-from schema.manifest import ModelManifest, Thresholds, load_manifest, write_manifest
+from schema.manifest import Thresholds
+from worker.decide import Policy, auto_mask, top2
 
 log = get_logger(__name__)
 
 MAX_MARGIN_CANDIDATES = 400
 EPS = 1e-6
-Variant = Literal["fp32", "int8"]
 
 
 class ThresholdError(DocsortError):
@@ -90,25 +89,16 @@ def default_min_class_pages(target: float) -> int:
     return max(50, math.ceil(1.0 / max(1.0 - target, 1e-9) - 1e-9))
 
 
-def top2(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Predicted class, confidence and top1 − top2 margin of each row."""
-    p = np.asarray(probs, dtype=np.float64)
-    part = np.sort(p, axis=1)
-    return p.argmax(axis=1), part[:, -1], part[:, -1] - part[:, -2]
-
-
-def auto_mask(probs: np.ndarray, thresholds: Thresholds, class_names: Sequence[str]) -> np.ndarray:
-    """True where the decision rule routes the page automatically."""
-    pred, conf, margin = top2(probs)
-    per_class = np.array([thresholds.per_class.get(n, thresholds.confidence) for n in class_names])
-    return (conf >= per_class[pred]) & (margin >= thresholds.margin)  # type: ignore[no-any-return]
+def routed(probs: np.ndarray, thresholds: Thresholds, class_names: Sequence[str]) -> np.ndarray:
+    """True where the worker's rule (:func:`worker.decide.auto_mask`) routes the page automatically."""
+    return auto_mask(probs, class_names, Policy.from_thresholds(thresholds))
 
 
 def decision_metrics(
     probs: np.ndarray, labels: np.ndarray, thresholds: Thresholds, class_names: Sequence[str]
 ) -> dict[str, Any]:
     """``review_rate`` and ``auto_accuracy`` (None when nothing is routed) at given thresholds."""
-    auto = auto_mask(probs, thresholds, class_names)
+    auto = routed(probs, thresholds, class_names)
     correct = np.asarray(probs).argmax(axis=1) == np.asarray(labels)
     n_auto = int(auto.sum())
     return {
@@ -241,7 +231,7 @@ def _per_class_detail(
     own: list[int],
 ) -> dict[str, dict[str, Any]]:
     pred = probs.argmax(axis=1)
-    auto = auto_mask(probs, thresholds, class_names)
+    auto = routed(probs, thresholds, class_names)
     detail = {}
     for c, name in enumerate(class_names):
         mine = pred == c
@@ -254,55 +244,3 @@ def _per_class_detail(
             "auto_accuracy": float((labels[auto & mine] == c).mean()) if n_auto else None,
         }
     return detail
-
-
-def loaded_variant(manifest: ModelManifest) -> Variant:
-    """Which model the worker loads: thresholds are chosen on that model's validation scores."""
-    return (
-        "int8" if manifest.load == "int8" and manifest.int8 is not None and manifest.int8.usable else "fp32"
-    )
-
-
-def retarget(
-    version_dir: Path | str,
-    auto_accuracy: float,
-    *,
-    refit_temperature: bool = False,
-    min_class_pages: int | None = None,
-) -> ThresholdChoice:
-    """Choose thresholds for a new target from the stored validation scores; rewrite only manifest.json.
-
-    ``model.onnx`` (and ``model.int8.onnx``) are never opened for writing; the manifest is replaced
-    atomically. With ``refit_temperature`` the temperature is fitted again on the same scores.
-    """
-    from trainer.calibration import calibrate, load_scores, softmax
-    from trainer.risk_coverage import choose_and_report
-
-    version_dir = Path(version_dir)
-    manifest = load_manifest(version_dir)
-    report_dir = version_dir / "report"
-    variant = loaded_variant(manifest)
-    logits, labels = load_scores(report_dir, manifest.class_names, variant)
-    temperature = manifest.temperature
-    metrics = dict(manifest.metrics)
-    confidence = dict(metrics.get("confidence") or {})
-    if refit_temperature:
-        temperature, confidence["calibration"] = calibrate(logits, labels, report_dir, kind="logits")
-    choice = choose_and_report(
-        softmax(logits, temperature),
-        labels,
-        manifest.class_names,
-        auto_accuracy,
-        report_dir,
-        min_class_pages,
-        variant,
-    )
-    confidence.update(choice.metrics())
-    confidence["scored_on"] = variant
-    metrics["confidence"] = confidence
-    updated = manifest.model_copy(
-        update={"thresholds": choice.thresholds, "temperature": temperature, "metrics": metrics}
-    )
-    write_manifest(version_dir, updated)
-    log.info("retargeted", version_dir=str(version_dir), target=auto_accuracy, review_rate=choice.review_rate)
-    return choice

@@ -14,17 +14,12 @@ from docsort.cli import app
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest, sha256_file
 from tests.support.tiny_model import make_tiny_model
-from trainer.calibration import CalibrationError, finalize_confidence, softmax
+from trainer.calibration import CalibrationError
+from trainer.confidence import finalize_confidence, retarget
 from trainer.risk_coverage import choose_and_report
-from trainer.thresholds import (
-    ThresholdError,
-    auto_mask,
-    choose_thresholds,
-    default_min_class_pages,
-    retarget,
-    top2,
-)
-from worker.decide import Policy, decide
+from trainer.thresholds import ThresholdError, choose_thresholds, default_min_class_pages, routed
+from worker.decide import Policy, decide, top2
+from worker.inference import softmax
 
 
 def noisy_scores(n: int, k: int, seed: int, skill: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +49,7 @@ def test_global_threshold_meets_target_and_is_the_smallest_that_does() -> None:
     assert choice.thresholds.per_class == {}
     _, conf, _ = top2(probs)
     correct = probs.argmax(axis=1) == labels
-    auto = auto_mask(probs, choice.thresholds, ["a", "b"])
+    auto = routed(probs, choice.thresholds, ["a", "b"])
     assert correct[auto].mean() >= target
     feasible = [t for t in np.unique(conf) if correct[conf >= t].mean() >= target]
     smallest = min(feasible)
@@ -73,7 +68,7 @@ def test_margin_and_threshold_route_as_many_pages_as_brute_force() -> None:
     passing = margin >= choice.thresholds.margin
     correct = pred == labels
     feasible = [t for t in np.unique(conf[passing]) if correct[passing & (conf >= t)].mean() >= 0.98]
-    auto = auto_mask(probs, choice.thresholds, ["a", "b", "c"])
+    auto = routed(probs, choice.thresholds, ["a", "b", "c"])
     assert np.array_equal(auto, passing & (conf >= min(feasible)))
 
 
@@ -125,7 +120,7 @@ def test_worker_decision_routes_exactly_the_pages_chosen_for_auto() -> None:
     choice = choose_thresholds(probs, labels, names, 0.98, min_class_pages=100)
     policy = Policy.from_thresholds(choice.thresholds)
     worker_auto = np.array([decide(row, names, policy).kind == DecisionKind.auto for row in probs])
-    assert np.array_equal(worker_auto, auto_mask(probs, choice.thresholds, names))
+    assert np.array_equal(worker_auto, routed(probs, choice.thresholds, names))
 
 
 def test_risk_coverage_report_holds_curve_and_chosen_point(tmp_path: Path) -> None:
