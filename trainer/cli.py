@@ -1,7 +1,7 @@
 """Commands of this package (added to ``docsort`` by ``register``): ``train`` and ``evaluate``.
 
 TensorFlow is imported inside ``train`` only; ``evaluate`` runs the exported ONNX model and needs none.
-Every ``docsort`` command imports this module, so the modules that load TensorFlow or scipy are
+Every ``docsort`` command imports this module, so the modules that load TensorFlow or onnx are
 imported inside the commands that need them.
 """
 
@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from schema.logs import configure_logging
 from schema.manifest import load_manifest
 from schema.settings import get_settings
+from trainer.evaluate import evaluate_folder
 from trainer.extras import require_extra
 from trainer.metrics import format_report
 from trainer.recipe import TrainOptions
@@ -31,6 +33,24 @@ class Backbone(StrEnum):
 class Resize(StrEnum):
     letterbox = "letterbox"
     stretch = "stretch"
+
+
+# Shared by `train`, `models retarget` and `models calibrate`.
+AUTO_ACCURACY = typer.Option(
+    0.995, "--auto-accuracy", min=0.5, max=1.0, help="Accuracy required of automatically routed pages."
+)
+CONFIDENCE = typer.Option(
+    0.95,
+    "--confidence",
+    min=0.0,
+    max=0.9999,
+    help="Probability that routed pages meet --auto-accuracy (0: point estimate, no guarantee).",
+)
+
+
+def confidence_level(confidence: float) -> float | None:
+    """``--confidence`` as the thresholds take it: 0 means a point estimate (None)."""
+    return confidence if confidence > 0 else None
 
 
 def train_command(
@@ -76,6 +96,8 @@ def train_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Keep decoded pages here between runs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 model (trainer.quantize)."),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
 ) -> None:
     """Train, evaluate and export a model version; the last line printed is its folder."""
     require_extra("train", "train")
@@ -101,6 +123,8 @@ def train_command(
         threads=threads,
         cache_dir=cache_dir,
         progress=not quiet,
+        auto_accuracy=auto_accuracy,
+        confidence_level=confidence_level(confidence),
     )
     version_dir = train(opts)
     if int8:  # INT8 beside FP32, calibrated on this run's training pages; the manifest says which to load
@@ -130,14 +154,25 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run an exported model (ONNX Runtime) over a labelled folder and report its metrics."""
-    from trainer.evaluate import evaluate_folder  # imports scipy (about 1 s)
 
     report = evaluate_folder(data_dir, model, threads=threads, progress=not quiet)
     typer.echo(format_report(report))
+    typer.echo(_auto_line(report))
     for item in report["unreadable"]:
         typer.echo(f"unreadable: {item['path']}: {item['reason']}")
     if as_json:
         typer.echo(json.dumps(report))
+
+
+def _auto_line(report: dict[str, Any]) -> str:
+    if not report["n_auto"]:
+        return f"auto-routed: none of {report['n']} pages at the model's thresholds"
+    bound, review = report["auto_accuracy_lower_bound"], report["review_rate"]
+    return (
+        f"auto-routed: {report['n_auto']} of {report['n']} pages (review {100 * review:.2f}%), "
+        f"accuracy {100 * report['auto_accuracy']:.2f}%, exact lower bound {100 * bound:.2f}% "
+        f"({100 * report['confidence_level']:g}% confidence)"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,7 @@
 ``docsort models retarget`` and ``docsort models calibrate``.
 
 Every ``docsort`` command imports this module, so the modules that load a heavy dependency (onnx,
-onnxruntime quantization, scikit-learn, TensorFlow, scipy) are imported inside the commands.
+onnxruntime quantization, scikit-learn, TensorFlow) are imported inside the commands.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ import typer
 
 from schema.logs import configure_logging
 from schema.settings import get_settings
+from trainer.cli import AUTO_ACCURACY, CONFIDENCE, confidence_level
+from trainer.confidence import calibrate_version, retarget
 from trainer.extras import require_extra, require_modules
+from trainer.thresholds import describe
 
 
 def _logging() -> None:
@@ -27,11 +30,10 @@ def _logging() -> None:
 
 def _print_choice(choice: Any, as_json: bool) -> None:
     t = choice.thresholds
-    acc = "n/a" if choice.auto_accuracy is None else f"{100 * choice.auto_accuracy:.2f}%"
-    typer.echo(
-        f"target {100 * choice.target:.2f}%: review {100 * choice.review_rate:.2f}% of {choice.n} validation "
-        f"pages, accuracy of the rest {acc}{'' if choice.met else ' (TARGET NOT MET: everything reviewed)'}"
-    )
+    typer.echo(describe(choice.target, choice.review_rate, choice.n, choice.auto_accuracy, t.guarantee))
+    for name, detail in choice.per_class.items():
+        if detail["threshold"] > 1.0 and detail["predicted_pages"]:
+            typer.echo(f"class {name}: no threshold meets the target; its pages go to review")
     per_class = ", ".join(f"{k}={v:.6f}" for k, v in t.per_class.items()) or "none"
     typer.echo(f"thresholds: confidence={t.confidence:.6f} margin={t.margin:.6f} per-class: {per_class}")
     if as_json:
@@ -40,9 +42,8 @@ def _print_choice(choice: Any, as_json: bool) -> None:
 
 def retarget_command(
     version_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Model version folder."),
-    auto_accuracy: float = typer.Option(
-        0.995, "--auto-accuracy", min=0.5, max=1.0, help="Accuracy required of automatically routed pages."
-    ),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
     refit_temperature: bool = typer.Option(False, "--refit-temperature", help="Fit the temperature again."),
     min_class_pages: int = typer.Option(
         0, "--min-class-pages", min=0, help="Pages a class needs for its own threshold (0: by the target)."
@@ -54,11 +55,11 @@ def retarget_command(
     Rewrites manifest.json only (atomically); model.onnx is untouched.
     """
     _logging()
-    from trainer.confidence import retarget  # imports scipy (about 1 s)
 
     choice = retarget(
         version_dir,
         auto_accuracy,
+        confidence_level=confidence_level(confidence),
         refit_temperature=refit_temperature,
         min_class_pages=min_class_pages or None,
     )
@@ -70,7 +71,8 @@ def calibrate_command(
     data: Path = typer.Option(
         ..., "--data", exists=True, file_okay=False, help="The labelled folder it was trained on."
     ),
-    auto_accuracy: float = typer.Option(0.995, "--auto-accuracy", min=0.5, max=1.0),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object as the last line."),
 ) -> None:
     """Score the version's validation split with its ONNX model, fit the temperature, choose thresholds.
@@ -79,9 +81,8 @@ def calibrate_command(
     """
     require_modules(("onnx",), "models calibrate")
     _logging()
-    from trainer.confidence import calibrate_version  # imports scipy (about 1 s)
 
-    choice = calibrate_version(version_dir, data, auto_accuracy)
+    choice = calibrate_version(version_dir, data, auto_accuracy, confidence_level(confidence))
     _print_choice(choice, as_json)
 
 

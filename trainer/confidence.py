@@ -27,6 +27,7 @@ from trainer.calibration import (
     load_scores,
     save_scores,
 )
+from trainer.guarantee import DEFAULT_CONFIDENCE_LEVEL
 from trainer.onnx_run import make_session, run_outputs
 from trainer.risk_coverage import choose_and_report
 from trainer.scoring import decode_for, version_split
@@ -43,10 +44,12 @@ def finalize_confidence(
     report_dir: Path,
     target: float = 0.995,
     kind: ScoreKind = "logits",
+    confidence_level: float | None = DEFAULT_CONFIDENCE_LEVEL,
 ) -> tuple[float, Thresholds, dict[str, Any]]:
     """Calibrate, choose review thresholds for ``target``, write the report; return what the manifest needs.
 
-    ``val_scores`` are the validation logits (``kind="logits"``) or softmax outputs (``kind="probs"``).
+    ``val_scores`` are the validation logits (``kind="logits"``) or softmax outputs (``kind="probs"``);
+    ``confidence_level`` is the guarantee's (None: a point estimate, see :mod:`trainer.thresholds`).
     Returns ``(temperature, thresholds, metrics)``; ``metrics`` goes into the manifest's ``metrics``
     under ``"confidence"``.
     """
@@ -57,7 +60,10 @@ def finalize_confidence(
     report_dir = Path(report_dir)
     temperature, summary = calibrate(logits, lab, report_dir, kind="logits")
     save_scores(report_dir, logits, lab, class_names)
-    choice = choose_and_report(softmax(logits, temperature), lab, class_names, target, report_dir)
+    calibrated = softmax(logits, temperature)
+    choice = choose_and_report(
+        calibrated, lab, class_names, target, report_dir, confidence_level=confidence_level
+    )
     metrics: dict[str, Any] = {"calibration": summary, **choice.metrics()}
     return temperature, choice.thresholds, metrics
 
@@ -69,10 +75,17 @@ def loaded_variant(manifest: ModelManifest) -> Variant:
     )
 
 
+def chosen_level(manifest: ModelManifest) -> float | None:
+    """The confidence level the manifest's thresholds were chosen at (None: a point estimate)."""
+    guarantee = manifest.thresholds.guarantee
+    return guarantee.confidence_level if guarantee is not None else None
+
+
 def retarget(
     version_dir: Path | str,
     auto_accuracy: float,
     *,
+    confidence_level: float | None = DEFAULT_CONFIDENCE_LEVEL,
     refit_temperature: bool = False,
     min_class_pages: int | None = None,
 ) -> ThresholdChoice:
@@ -80,6 +93,7 @@ def retarget(
 
     ``model.onnx`` (and ``model.int8.onnx``) are never opened for writing; the manifest is replaced
     atomically. With ``refit_temperature`` the temperature is fitted again on the same scores.
+    ``confidence_level`` None chooses by point estimate.
     """
     version_dir = Path(version_dir)
     manifest = load_manifest(version_dir)
@@ -99,6 +113,7 @@ def retarget(
         report_dir,
         min_class_pages,
         variant,
+        confidence_level,
     )
     confidence.update(choice.metrics())
     confidence["scored_on"] = variant
@@ -112,7 +127,10 @@ def retarget(
 
 
 def calibrate_version(
-    version_dir: Path | str, data_dir: Path | str, target: float = 0.995
+    version_dir: Path | str,
+    data_dir: Path | str,
+    target: float = 0.995,
+    confidence_level: float | None = DEFAULT_CONFIDENCE_LEVEL,
 ) -> ThresholdChoice:
     """Calibrate an exported version after the fact: score its validation split with the FP32 ONNX model,
     fit the temperature, choose thresholds and rewrite manifest.json (the model files are untouched).
@@ -131,9 +149,10 @@ def calibrate_version(
     )
     report_dir = version_dir / "report"
     temperature, thresholds, metrics = finalize_confidence(
-        probs, val.labels, manifest.class_names, report_dir, target, kind="probs"
+        probs, val.labels, manifest.class_names, report_dir, target, "probs", confidence_level
     )
     merged = {**manifest.metrics, "confidence": {**metrics, "scored_on": "fp32"}}
     update = {"temperature": temperature, "thresholds": thresholds, "metrics": merged}
     write_manifest(version_dir, manifest.model_copy(update=update))
-    return retarget(version_dir, target)  # on the INT8 scores when INT8 is what the worker loads
+    # Again on the INT8 scores when INT8 is what the worker loads.
+    return retarget(version_dir, target, confidence_level=confidence_level)

@@ -186,10 +186,10 @@ def publish_version(
             },
         ),
     )
-    # Confidence (trainer.confidence): temperature and review thresholds for 99.5% accuracy of the
+    # Confidence (trainer.confidence): temperature and review thresholds for the target accuracy of the
     # automatically routed pages, fitted on the validation scores; retarget later without training.
     manifest.temperature, manifest.thresholds, manifest.metrics["confidence"] = finalize_confidence(
-        val_probs, data.val.labels, names, report, kind="probs"
+        val_probs, data.val.labels, names, report, opts.auto_accuracy, "probs", opts.confidence_level
     )
     target = rename_into_place(build_dir, models_dir, manifest)
     log.info(

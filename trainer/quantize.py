@@ -32,7 +32,7 @@ from schema.errors import DocsortError
 from schema.logs import get_logger
 from schema.manifest import QuantizedSpec, load_manifest, sha256_file, write_manifest
 from trainer.calibration import SCORES_FILE, as_logits, load_scores, save_scores
-from trainer.confidence import retarget
+from trainer.confidence import chosen_level, retarget
 from trainer.onnx_parts import name_nodes, split_parts
 from trainer.onnx_run import make_session, run_outputs
 from trainer.scoring import decode_for, sample_files, version_split
@@ -207,7 +207,7 @@ def _score_both(report: Int8Report, manifest: Any, version_dir: Path, p32: Any, 
         ("int8", as_logits(p8, "probs"), labels),
     ):
         calibrated = softmax(logits, temperature)
-        choice = choose_thresholds(calibrated, lab, names, target)
+        choice = choose_thresholds(calibrated, lab, names, target, confidence_level=chosen_level(manifest))
         report.accuracy[variant] = float(np.mean(calibrated.argmax(axis=1) == lab))
         report.review_rate[variant] = choice.review_rate
         report.auto_accuracy[variant] = choice.auto_accuracy
@@ -234,4 +234,5 @@ def _update_manifest(version_dir: Path, report: Int8Report, prefer_int8: bool) -
     report_dir = version_dir / "report"
     (report_dir / INT8_REPORT).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     if load == "int8" or load_changed:  # thresholds for the model the worker will load
-        retarget(version_dir, manifest.thresholds.target_auto_accuracy or DEFAULT_TARGET)
+        target = manifest.thresholds.target_auto_accuracy or DEFAULT_TARGET
+        retarget(version_dir, target, confidence_level=chosen_level(manifest))
