@@ -88,11 +88,12 @@ def small_cnn(
     inputs, widths: tuple[int, ...] = SMALL_CNN_WIDTHS, separable: bool = False, residual: bool = False
 ):
     """A compact CNN for CPUs: a strided 3×3 stem, then stages of two 3×3 conv/BN/ReLU layers
-    (optionally depthwise-separable, optionally with a residual shortcut), max-pooling between stages."""
+    (optionally depthwise-separable, optionally with a residual shortcut), max-pooling between stages
+    but the last two, so the last stage keeps stride 8: an 8×8 class activation map at 64 px."""
     x = _conv_bn(inputs, widths[0], "stem", separable=False, strides=2)
     for index, width in enumerate(widths, start=1):
         name = f"stage{index}"
-        if index > 1:
+        if 1 < index < len(widths):
             x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
         shortcut = x
         x = _conv_bn(x, width, f"{name}_a", separable=separable)

@@ -50,3 +50,23 @@ def test_guarantee_benchmark_prints_one_row_per_target_and_rule(
     assert len(rows) == 2 * len(RULES)
     guaranteed = [row for row in rows if "guaranteed (95%)" in row]
     assert len(guaranteed) == 2 and all(row.count("|") == 8 for row in rows)
+
+
+def test_model_benchmark_times_decode_and_both_models_on_a4_pages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from tests.support.tiny_model import make_tiny_model
+    from trainer.bench_models import A4_300_DPI, a4_text_pages
+    from trainer.bench_models import main as models_main
+
+    with Image.open(a4_text_pages(tmp_path / "a4.tif", 2)) as tiff:
+        assert (tiff.size, tiff.n_frames, tiff.info["compression"]) == (A4_300_DPI, 2, "group4")
+    a = make_tiny_model(tmp_path / "a", version="1")
+    b = make_tiny_model(tmp_path / "b", version="2")
+    assert models_main([str(a), str(b), "--pages", "2", "--batch", "8", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| decode (worker.imaging) |" in out and "| A: tiny/1 | 8×8 |" in out and "| B: tiny/2 |" in out
+    ratio = float(out.split("model B / model A time per page: ")[1].split()[0])
+    assert ratio > 0

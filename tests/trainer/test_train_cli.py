@@ -69,7 +69,7 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
     assert guarantee is not None and (guarantee.target, guarantee.confidence_level) == (0.9, 0.8)
     assert (guarantee.n_calibration, guarantee.n_auto, guarantee.lower_bound) == (6, 0, None)
     assert manifest.thresholds.confidence == REVIEW_ALL
-    assert manifest.cam_shape == [2, 2]
+    assert manifest.cam_shape == [4, 4]  # the small CNN keeps stride 8
     assert manifest.training.split_seed == 42 and manifest.training.val_fraction == 0.2
     assert manifest.training.extra["unreadable"] == 1
     assert (
@@ -95,7 +95,7 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert [o.name for o in graph.output] == ["probs", "cam"]
     dims = [d.dim_value for d in graph.output[1].type.tensor_type.shape.dim[1:]]
-    assert dims == [2, 2, 2]
+    assert dims == [4, 4, 2]
 
     evaluated = docsort("evaluate", str(data), "--model", str(version_dir), "--json", "-q")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
