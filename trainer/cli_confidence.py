@@ -46,7 +46,10 @@ def retarget_command(
     confidence: float = CONFIDENCE,
     refit_temperature: bool = typer.Option(False, "--refit-temperature", help="Fit the temperature again."),
     min_class_pages: int = typer.Option(
-        0, "--min-class-pages", min=0, help="Pages a class needs for its own threshold (0: by the target)."
+        0,
+        "--min-class-pages",
+        min=0,
+        help="Pages a class needs for its own threshold (0: none with a guarantee, by the target without).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object as the last line."),
 ) -> None:
