@@ -15,10 +15,17 @@ from typing import Any
 
 import typer
 
+from docsort.bench import cam, inference, int8, pipeline, scale
+from docsort.bench.docs import DOC_PATH, record
+from docsort.bench.machine import this_machine
+from trainer.bench import format_head_cache, head_cache
 from trainer.extras import require_extra
+from trainer.recipe import RECIPES
 
 bench_app = typer.Typer(
-    help="Benchmarks: measured side by side in one run, with ratios.", no_args_is_help=True
+    help="Benchmarks: measured side by side in one run, with ratios.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 JSON_OPT = typer.Option(False, "--json", help="End the output with one JSON object.")
@@ -46,7 +53,6 @@ def rerun_command(ctx: typer.Context) -> str:
 
 
 def _machine(extra: tuple[str, ...] = ()) -> Any:
-    from docsort.bench.machine import this_machine
 
     machine = this_machine(extra)
     if machine.load[0] > QUIET_LOAD:
@@ -59,7 +65,6 @@ def _machine(extra: tuple[str, ...] = ()) -> Any:
 
 def _finish(ctx: typer.Context, section: Any, result: dict[str, Any], lines: list[str], machine: Any,
             as_json: bool, docs: bool, docs_path: Path | None) -> None:  # fmt: skip
-    from docsort.bench.docs import DOC_PATH, record
 
     result = _finite(result)
     for line in lines:
@@ -88,8 +93,6 @@ def inference_command(
 ) -> None:
     """ONNX Runtime FP32 against Keras model.predict and a direct Keras call: images/s and % of peak."""
     require_extra("train", "bench inference")
-    from docsort.bench import inference
-    from trainer.recipe import RECIPES
 
     if backbone not in RECIPES:
         raise typer.BadParameter(f"choose one of {', '.join(RECIPES)}", param_hint="--backbone")
@@ -125,7 +128,6 @@ def int8_command(
 ) -> None:
     """Static INT8 (QDQ) against FP32: images/s and label agreement on held-out pages."""
     require_extra("train", "bench int8")  # onnx, for the quantizer
-    from docsort.bench import int8
 
     machine = _machine(("onnx",))
     result = int8.run(
@@ -157,7 +159,6 @@ def pipeline_command(
     docs_path: Path = DOCS_PATH_OPT,
 ) -> None:
     """Pages/s from watch folder to routed file against bare ONNX Runtime on the same pages."""
-    from docsort.bench import pipeline
 
     machine = _machine()
     result = pipeline.run(
@@ -186,7 +187,6 @@ def cam_command(
     docs_path: Path = DOCS_PATH_OPT,
 ) -> None:
     """The review path (page image and CAM overlay written) against the auto path, per page."""
-    from docsort.bench import cam
 
     machine = _machine()
     result = cam.run(model, data, machine, pages=pages, rounds=rounds, threads=threads)
@@ -207,7 +207,6 @@ def scale_command(
     docs_path: Path = DOCS_PATH_OPT,
 ) -> None:
     """One worker process against two, each with one thread: pages/s and the ratio."""
-    from docsort.bench import scale
 
     machine = _machine()
     result = scale.run(
@@ -232,8 +231,6 @@ def head_cache_command(
     """The trainer's benchmark: head epochs on cached features against frozen-backbone epochs."""
     require_extra("train", "bench head-cache")
     import argparse
-
-    from trainer.bench import format_head_cache, head_cache
 
     args = argparse.Namespace(
         backbone=backbone,

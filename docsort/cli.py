@@ -11,10 +11,11 @@ from schema.errors import DocsortError
 
 app = typer.Typer(
     name="docsort",
-    help="Sort scanned document pages: train, serve, watch, review.",
+    help="Sort scanned documents: train, serve, watch, review.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: wrapped, never cut, in a pipe or an 80-column terminal
 )
 
 # Modules that add commands. Their top level must stay light: TensorFlow is imported inside commands.

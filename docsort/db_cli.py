@@ -7,7 +7,7 @@ import typer
 from schema import db
 from schema.settings import get_settings
 
-db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @db_app.command("upgrade")

@@ -21,15 +21,13 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from docsort.demo_embedded import EMBEDDED_BROKER_URL, EmbeddedBroker
 from docsort.demo_procs import (
-    Child,
     DemoError,
-    docsort_command,
     forget_queue,
     free_port,
     http_ok,
@@ -47,13 +45,13 @@ from docsort.demo_report import (
     review_threshold,
 )
 from docsort.demo_setup import DemoOptions, DemoPaths, FileLogging, prepare_workdir
+from docsort.procs import Child, docsort_command
 from docsort.synth import SynthOptions, generate
+from review.security import create_operator
 from schema import db
 from schema.logs import get_logger
 from schema.manifest import ModelManifest
-
-if TYPE_CHECKING:
-    from docsort.demo_embedded import EmbeddedBroker
+from worker.registry import activate, scan_models_dir
 
 log = get_logger(__name__)
 MODEL_NAME = "small-cnn"
@@ -151,7 +149,7 @@ class Demo:
         with self.progress() as bar:
             task = bar.add_task("epochs", total=o.epochs)
             while child.alive():
-                bar.update(task, completed=child.log_text().count('"epoch_done"'))
+                bar.update(task, completed=child.log().count('"epoch_done"'))
                 time.sleep(0.5)
             bar.update(task, completed=o.epochs)
         del self.children["train"]
@@ -160,7 +158,6 @@ class Demo:
         return self._trained_version(models, time.monotonic() - started)
 
     def _trained_version(self, models: Path, seconds: float) -> Path:
-        from worker.registry import scan_models_dir
 
         found, problems = scan_models_dir(models)
         if not found:
@@ -174,7 +171,6 @@ class Demo:
         return Path(item.path)
 
     def activate(self, version_dir: Path) -> None:
-        from worker.registry import activate
 
         sessions = db.make_sessionmaker(db.make_engine(self.paths.database_url))
         with db.session_scope(sessions) as session:
@@ -217,7 +213,6 @@ class Demo:
             self.children["redis"], self.broker_url = started
             self.step(4, f"broker: no Redis at {url}; started a private redis-server at {self.broker_url}")
             return
-        from docsort.demo_embedded import EMBEDDED_BROKER_URL
 
         self.broker_url = EMBEDDED_BROKER_URL
         why = "--no-start-redis" if not self.opts.start_redis else "redis-server is not installed"
@@ -243,7 +238,6 @@ class Demo:
         self.note(f"web pid {web.pid} at {self.address}")
 
     def _start_embedded(self) -> None:
-        from docsort.demo_embedded import EmbeddedBroker
 
         os.environ.update({k: v for k, v in self.env().items() if k.startswith("DOCSORT_")})
         self.embedded = EmbeddedBroker()
@@ -258,7 +252,6 @@ class Demo:
         return f"http://{host}:{self.port}/"
 
     def create_operator(self) -> None:
-        from review.security import create_operator
 
         sessions = db.make_sessionmaker(db.make_engine(self.paths.database_url))
         with sessions() as session:

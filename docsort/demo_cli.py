@@ -8,6 +8,10 @@ from types import FrameType
 
 import typer
 
+from docsort.demo import run_demo
+from docsort.demo_setup import DemoOptions
+from docsort.synth import SynthOptions, parse_classes, parse_size
+
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
@@ -53,9 +57,6 @@ def demo(
 
     Ctrl-C stops every process it started. Logs: WORKDIR/logs/.
     """
-    from docsort.demo import run_demo
-    from docsort.demo_setup import DemoOptions
-    from docsort.synth import SynthOptions, parse_classes, parse_size
 
     SynthOptions(size=parse_size(page_size), classes=parse_classes(classes))  # refuse bad values before work
     opts = DemoOptions(

@@ -1,7 +1,7 @@
 """The demo's embedded mode, for a machine where no Redis answers and none can be started.
 
 The watcher and the worker run as threads of the demo process. Jobs pass through an in-process queue
-instead of Redis, and each one is run by the worker's own Celery task (``docsort.classify.v1``, applied
+instead of Redis, and each one is run by the worker's own Celery task (``docsort.run.v1``, applied
 in this process), so decoding, inference, CAM, decisions, records and routing are the same code a
 ``docsort worker`` runs. Only the transport differs; the jobs API of the web application cannot reach
 this queue, so in this mode pages come in through the watch folder.
@@ -16,8 +16,15 @@ import queue
 import threading
 from typing import Any
 
+from ingest.intake import Intake
+from ingest.sender import job_message
+from ingest.settings import get_ingest_settings
+from ingest.watch import Watcher
+from schema import db
 from schema.logs import get_logger
-from schema.messages import ClassifyJob
+from schema.messages import CALLBACK_TASK, RUN_TASK, ClassifyJob
+from worker.celery_app import INCLUDE, app
+from worker.settings import get_worker_settings
 
 log = get_logger(__name__)
 STOP = object()
@@ -30,15 +37,10 @@ class InProcessSender:
     def __init__(self, jobs: queue.Queue[Any]) -> None:
         self.jobs = jobs
 
-    def send_classify(self, job: ClassifyJob) -> None:
-        from ingest.sender import classify_message
-        from schema.messages import CLASSIFY_TASK
-
-        self.jobs.put((CLASSIFY_TASK, classify_message(job)))
+    def send_job(self, job: ClassifyJob) -> None:
+        self.jobs.put((RUN_TASK, job_message(job)))
 
     def send_callback(self, job_id: str) -> None:
-        from ingest.sender import CALLBACK_TASK
-
         self.jobs.put((CALLBACK_TASK, {"job_id": job_id}))
 
 
@@ -53,18 +55,11 @@ class EmbeddedBroker:
         self.errors: list[str] = []
 
     def start(self) -> None:
-        from ingest.intake import Intake
-        from ingest.settings import get_ingest_settings
-        from ingest.watch import Watcher
-        from schema import db
-        from worker.settings import get_worker_settings
-
         get_worker_settings.cache_clear()
         get_ingest_settings.cache_clear()
         settings = get_ingest_settings()
         sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
         intake = Intake(settings, sessions, InProcessSender(self.jobs))
-        assert settings.inbox_dir is not None
         watcher = Watcher(intake, [settings.inbox_dir], stop=self.stop_event)
         self._spawn("docsort-embedded-worker", self._work)
         self._spawn("docsort-embedded-watch", watcher.run)
@@ -77,9 +72,8 @@ class EmbeddedBroker:
 
     def _work(self) -> None:
         """Run each queued message through the worker's Celery task, in this process."""
-        from worker.celery_app import INCLUDE, app
 
-        for module in INCLUDE:  # registers docsort.classify.v1 and the callback task, as a worker does
+        for module in INCLUDE:  # registers the job task and the callback task, as a worker does
             importlib.import_module(module)
 
         while True:

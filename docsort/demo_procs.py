@@ -1,123 +1,26 @@
-"""Child processes of ``docsort demo``: started in their own process group, logged to files, stopped cleanly.
-
-Every child runs in a new session (Ctrl-C reaches the demo alone, which then stops the children in
-order), is asked to die with the demo if the demo itself is killed (Linux ``PR_SET_PDEATHSIG``), and is
-stopped with SIGTERM, then its whole process group with SIGKILL after a grace period, so that no pool
-process or grandchild is left behind.
-"""
+"""What the demo needs around its child processes (:mod:`docsort.procs`): free ports, a Redis to use
+or start, and the demo's own error. Children run in new sessions: Ctrl-C reaches the demo alone, which
+then stops them in order."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import redis
 
+from docsort.procs import Child
 from schema.errors import DocsortError
 from schema.logs import get_logger
 
 log = get_logger(__name__)
-PR_SET_PDEATHSIG = 1
 
 
 class DemoError(DocsortError):
     """The demo cannot go on; the message says what failed and where its log is."""
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def docsort_command(*args: str) -> list[str]:
-    """``docsort ARGS`` run by this Python (no dependence on PATH)."""
-    return [sys.executable, "-m", "docsort.cli", *args]
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-class Child:
-    """One running child process whose output goes to ``log_path``."""
-
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], cwd: Path, log_path: Path):
-        self.name = name
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        with log_path.open("ab") as out:
-            self.proc = subprocess.Popen(
-                list(command),
-                env=dict(env),
-                cwd=str(cwd),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
-        log.info("demo.child_started", name=name, pid=self.proc.pid, command=" ".join(command))
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-
-    def failure(self, what: str) -> DemoError:
-        return DemoError(
-            f"{self.name} {what} (exit code {self.proc.poll()}); its log is {self.log_path}:\n"
-            f"{log_tail(self.log_path)}"
-        )
-
-    def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll ``ready`` until it holds; DemoError if the process exits first or time runs out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if ready():
-                return
-            if not self.alive():
-                raise self.failure(f"exited before {what}")
-            time.sleep(0.2)
-        raise self.failure(f"not {what} after {timeout:.0f} s")
-
-    def wait_for_log(self, marker: str, timeout: float) -> None:
-        self.wait_until(lambda: marker in self.log_text(), timeout, f"ready ({marker!r} not logged)")
-
-    def stop(self, grace: float = 20.0) -> int | None:
-        """SIGTERM (finish the work in hand), then SIGKILL to the whole process group."""
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=grace)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)  # pool processes or grandchildren left behind
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        log.info("demo.child_stopped", name=self.name, pid=self.proc.pid, returncode=self.proc.returncode)
-        return self.proc.returncode
 
 
 def port_free(host: str, port: int) -> bool:

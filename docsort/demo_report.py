@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ingest.results import PageOutcome, job_result
 from schema.manifest import load_manifest
 from schema.tables import SubmissionJob
+from worker.inference import apply_temperature
 
 FAILED_ROW = "(unreadable)"
 
@@ -131,7 +132,6 @@ def outcome_table(outcomes: Outcomes) -> Table:
 def review_threshold(version_dir: Path, review_fraction: float) -> tuple[float, int]:
     """The confidence below which about ``review_fraction`` of the validation pages fall (with the
     version's temperature applied, as the worker applies it), and the number of validation pages."""
-    from worker.inference import apply_temperature
 
     manifest = load_manifest(version_dir, verify=False)
     scores = json.loads((version_dir / "report" / "val_scores.json").read_text(encoding="utf-8"))

@@ -48,6 +48,9 @@ def serve(
         "proxy_headers": proxy_headers,
         "forwarded_allow_ips": forwarded_allow_ips,
         "log_config": None,
+        # On SIGTERM or SIGINT, requests still running after this are cancelled (a client that never
+        # finishes sending its request kept the server up).
+        "timeout_graceful_shutdown": settings.review_shutdown_seconds,
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **options)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
+from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.api_keys import create_client, revoke_client, rotate_client
 from ingest.settings import get_ingest_settings
 from ingest.signing import callback_secret
+from schema import db
+from schema.tables import ApiClient
 
-if TYPE_CHECKING:  # database modules are imported when a command runs
-    from sqlalchemy.orm import Session, sessionmaker
-
-apikey_app = typer.Typer(help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True)
+apikey_app = typer.Typer(
+    help="API clients of the jobs API (/v1) and their keys.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _sessions() -> sessionmaker[Session]:
-    from schema import db
 
     settings = get_ingest_settings()
     return db.make_sessionmaker(db.make_engine(settings.database_url))
@@ -31,8 +31,6 @@ def _print_key(name: str, key: str) -> None:
 @apikey_app.command("create")
 def create(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Make a client and print its key once."""
-    from ingest.api_keys import create_client
-    from schema import db
 
     with db.session_scope(_sessions()) as session:
         _client, key = create_client(session, name)
@@ -42,8 +40,6 @@ def create(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("rotate")
 def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Give a client a new key (the old one stops working) and print it once."""
-    from ingest.api_keys import rotate_client
-    from schema import db
 
     with db.session_scope(_sessions()) as session:
         _client, key = rotate_client(session, name)
@@ -53,8 +49,6 @@ def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -
 @apikey_app.command("revoke")
 def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
     """Stop a client's key from working."""
-    from ingest.api_keys import revoke_client
-    from schema import db
 
     with db.session_scope(_sessions()) as session:
         revoke_client(session, name)
@@ -65,9 +59,6 @@ def revoke(name: str = typer.Argument(..., help="Name of the client system.")) -
 def list_clients() -> None:
     """Clients, their key prefixes and whether they are revoked."""
     from sqlalchemy import select
-
-    from schema import db
-    from schema.tables import ApiClient
 
     with db.session_scope(_sessions()) as session:
         for client in session.scalars(select(ApiClient).order_by(ApiClient.name)):

@@ -7,25 +7,24 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
 
 import typer
+from rich.table import Table
 
-if TYPE_CHECKING:  # the commands import their modules when they run: `docsort --help` stays fast
-    from rich.table import Table
-
-    from ingest.intake import Intake
-    from ingest.results import JobResult, PageOutcome
-    from ingest.settings import IngestSettings
+from ingest.intake import Intake
+from ingest.results import JobResult, PageOutcome, job_result
+from ingest.sender import CelerySender
+from ingest.settings import IngestSettings, get_ingest_settings
+from ingest.staging import IntakeError
+from ingest.submit import WaitTimedOut, submit_paths, wait_for_job
+from ingest.watch import Watcher
+from schema import db
+from schema.logs import configure_logging
 
 PAGE_FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
 
 
 def _intake(settings: IngestSettings) -> Intake:
-    from ingest.intake import Intake
-    from ingest.sender import CelerySender
-    from schema import db
-    from schema.logs import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
     db.require_migrated(settings.database_url)
@@ -52,8 +51,6 @@ def watch(
     timeout: float = typer.Option(600.0, help="With --once: stop waiting for files to settle after this."),
 ) -> None:
     """Watch folders: take each file once it is complete, and send it for classification."""
-    from ingest.settings import get_ingest_settings
-    from ingest.watch import Watcher
 
     settings = get_ingest_settings()
     updates = {k: v for k, v in {"watch_settle_seconds": settle, "watch_rescan_seconds": rescan}.items() if v}
@@ -109,8 +106,6 @@ def submit(
     timeout: float = typer.Option(3600.0, help="With --wait: give up after this many seconds."),
 ) -> None:
     """Send files or folders as one job through the broker (the originals are left where they are)."""
-    from ingest.settings import get_ingest_settings
-    from ingest.submit import WaitTimedOut, submit_paths, wait_for_job
 
     settings = get_ingest_settings()
     intake = _intake(settings)
@@ -138,10 +133,6 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="The whole job as one JSON object."),
 ) -> None:
     """Show a job's state."""
-    from ingest.results import job_result
-    from ingest.settings import get_ingest_settings
-    from ingest.staging import IntakeError
-    from schema import db
 
     settings = get_ingest_settings()
     db.require_migrated(settings.database_url)

@@ -22,10 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy import update
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ingest.rows import ensure_document
 from ingest.sender import JobSender
 from ingest.settings import IngestSettings
 from ingest.staging import IntakeError, Staged
@@ -196,29 +197,21 @@ class Intake:
 
     def _record_document(self, session: Session, job_id: str, item: Staged, source: str) -> tuple[int, bool]:
         """The document id for this content and whether it was already known."""
-        known = session.scalar(select(Document.id).where(Document.sha256 == item.sha256))
-        if known is not None:
-            return known, True
-        doc = Document(
-            sha256=item.sha256,
-            source=source,
-            source_ref=item.source_ref[:2000],
-            filename=item.filename[:1000],
-            media_type=item.media_type,
-            size_bytes=item.size,
-            state=DocumentState.received,
-            job_id=job_id,
-            stored_path=str(item.path),
+        document, created = ensure_document(
+            session,
+            {
+                "sha256": item.sha256,
+                "source": source,
+                "source_ref": item.source_ref[:2000],
+                "filename": item.filename[:1000],
+                "media_type": item.media_type,
+                "size_bytes": item.size,
+                "state": DocumentState.received,
+                "job_id": job_id,
+                "stored_path": str(item.path),
+            },
         )
-        try:
-            with session.begin_nested():
-                session.add(doc)
-        except IntegrityError:  # the same content recorded at this moment by another door
-            known = session.scalar(select(Document.id).where(Document.sha256 == item.sha256))
-            if known is None:
-                raise
-            return known, True
-        return doc.id, False
+        return document.id, not created
 
     def _dispose_duplicates(self, staged: Sequence[Staged], result: IntakeResult) -> None:
         """A duplicate's bytes are already recorded: archive the copy (or delete it, by setting)."""
@@ -264,7 +257,7 @@ class Intake:
                 on_done=self.settings.on_done,
             )
             try:
-                self.sender.send_classify(message)
+                self.sender.send_job(message)
             except Exception as exc:
                 raise NotSent(
                     f"job {job_id} is recorded but could not be sent to the broker ({exc}); "

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import RedirectResponse, Response
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, ReviewError
+from review.security import PasswordChecks
 from review.settings import review_settings
 from review.web import router as web_router
 from review.web.deps import CsrfRefused, LoginRequired, login_redirect_url, render
@@ -21,6 +24,8 @@ from schema.settings import DocsortSettings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "docsort_session"
+# No page of this application has a longer path; a longer one is refused before any route runs.
+MAX_PATH_BYTES = 2048
 log = get_logger(__name__)
 
 _ERROR_STATUS: list[tuple[type[ReviewError], int, str]] = [
@@ -32,8 +37,34 @@ _ERROR_STATUS: list[tuple[type[ReviewError], int, str]] = [
 ]
 
 
+class RefuseMalformedUrls:
+    """Answer 400 to a NUL character in the path or the query, 414 to an over-long path, at once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+            query: bytes = scope.get("query_string", b"")
+            refusal = None
+            if len(raw_path) > MAX_PATH_BYTES:
+                text = f"the path is longer than {MAX_PATH_BYTES} bytes"
+                refusal = PlainTextResponse(text, status_code=414)
+            elif "\x00" in scope["path"] or b"%00" in raw_path or b"%00" in query or b"\x00" in query:
+                refusal = PlainTextResponse("the address holds a NUL character", status_code=400)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def _message(request: Request, status: int, title: str, text: str) -> Response:
     return render(request, "message.html", {"title": title, "text": text}, status_code=status)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith(("/v1/", "/static/"))
 
 
 def _add_error_pages(app: FastAPI) -> None:
@@ -55,9 +86,20 @@ def _add_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if request.url.path.startswith("/v1/") or request.url.path.startswith("/static/"):
+        if _is_api(request):
             return await http_exception_handler(request, exc)
         return _message(request, exc.status_code, "Not possible", str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        """An operator page with a bad id is not found (404); other bad values are a bad request (400)."""
+        if _is_api(request):
+            return await request_validation_exception_handler(request, exc)
+        errors = exc.errors()
+        if any(e.get("loc", ("",))[0] == "path" for e in errors):
+            return _message(request, 404, "Not found", "There is no such page.")
+        where = ", ".join(str(e.get("loc", ("?",))[-1]) for e in errors)
+        return _message(request, 400, "Not possible", f"Invalid value for: {where}.")
 
 
 def create_app(settings: DocsortSettings | None = None) -> FastAPI:
@@ -65,6 +107,7 @@ def create_app(settings: DocsortSettings | None = None) -> FastAPI:
     app = FastAPI(title="docsort", version="1", docs_url="/docs", openapi_url="/openapi.json")
     app.state.settings = settings
     app.state.sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    app.state.password_checks = PasswordChecks(settings.review_hash_concurrency)
 
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -76,5 +119,6 @@ def create_app(settings: DocsortSettings | None = None) -> FastAPI:
         same_site="lax",
         https_only=settings.review_secure_cookie,
     )
+    app.add_middleware(RefuseMalformedUrls)
     _add_error_pages(app)
     return app

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from sqlalchemy.orm import Session
 
+from review.export import export_labels, labelled_pages
+from review.security import create_operator, set_password
 from review.settings import ReviewSettings, review_settings
 from schema import db
 from schema.logs import configure_logging
+from schema.tables import Operator
 
-operator_app = typer.Typer(help="Operator accounts of the review page.", no_args_is_help=True)
+operator_app = typer.Typer(
+    help="Operator accounts of the review page.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _settings() -> ReviewSettings:
@@ -27,32 +34,51 @@ def _read_password(name: str, from_stdin: bool) -> str:
     return str(password)
 
 
+def _with_password(name: str, from_stdin: bool, apply: Callable[[Session, str], Operator]) -> Operator:
+    """Read a password for ``name`` and ``apply`` it on the migrated database."""
+    settings = _settings()
+    db.require_migrated(settings.database_url)
+    password = _read_password(name, from_stdin)
+    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
+    with sessions() as session:
+        return apply(session, password)
+
+
 @operator_app.command("create")
 def operator_create(
     name: str = typer.Argument(..., help="The operator's login name."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from stdin's first line."
     ),
-    update: bool = typer.Option(False, "--update", help="Set a new password if the operator exists."),
+    update: bool = typer.Option(
+        False, "--update", help="Set a new password if the operator exists (its sessions end)."
+    ),
 ) -> None:
     """Create an operator account (the password is stored as an argon2 hash)."""
-    from review.security import create_operator
 
-    settings = _settings()
-    db.require_migrated(settings.database_url)
-    password = _read_password(name, password_stdin)
-    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
-    with sessions() as session:
-        operator = create_operator(session, name, password, replace=update)
-        typer.echo(f"operator {operator.name!r} ready (id {operator.id})")
+    operator = _with_password(
+        name, password_stdin, lambda session, pw: create_operator(session, name, pw, replace=update)
+    )
+    typer.echo(f"operator {operator.name!r} ready (id {operator.id})")
+
+
+@operator_app.command("passwd")
+def operator_passwd(
+    name: str = typer.Argument(..., help="The operator's login name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the new password from stdin's first line."
+    ),
+) -> None:
+    """Set a new password for an operator; every session of the operator ends (logged out everywhere)."""
+
+    operator = _with_password(name, password_stdin, lambda s, pw: set_password(s, name, pw))
+    typer.echo(f"operator {operator.name!r}: new password set; every session ended")
 
 
 @operator_app.command("list")
 def operator_list() -> None:
     """List operator accounts."""
     from sqlalchemy import select
-
-    from schema.tables import Operator
 
     settings = _settings()
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
@@ -72,7 +98,6 @@ def export_labels_command(
     ),
 ) -> None:
     """Write the reviewed pages (not the rejected) into OUT_DIR/<class>/, ready for `docsort train`."""
-    from review.export import export_labels, labelled_pages
 
     settings = _settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -1,4 +1,4 @@
-"""An operator's decision on a page: record the review, then route the page as an automatic decision would.
+"""An operator's decision on a page: record the review, then deliver the page as an automatic decision would.
 
 A page is never decided twice: ``reviews.prediction_id`` is UNIQUE, the review row is written (and
 flushed) before anything is routed, and a second writer, however close in time, gets the database's
@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
+from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -24,6 +26,9 @@ from schema.errors import DocsortError
 from schema.logs import get_logger
 from schema.settings import DocsortSettings
 from schema.tables import Operator, Prediction, Review, ReviewClaim, RoutingDecision
+from worker.delivery import QueueSender, celery_queue_sender, deliver, page_contents
+from worker.record import record_operator_decision
+from worker.routing import RoutingRules
 
 log = get_logger(__name__)
 
@@ -44,13 +49,35 @@ def class_names(prediction: Prediction) -> list[str]:
     return [str(name) for name in (prediction.scores or {})]
 
 
-def route_reviewed_default(
-    session: Session, settings: DocsortSettings, prediction_id: int, label: str | None
-) -> object:
-    """Route with the worker's pipeline: the same rules and code as an automatic decision."""
-    from worker.pipeline import route_reviewed  # imported on first decision: keeps the CLI start light
+@lru_cache(maxsize=4)
+def _queue_sender(broker_url: str) -> QueueSender:
+    """Queue destinations of reviewed pages: a small Celery client of the broker (JSON only)."""
+    client = Celery("docsort-review", broker=broker_url, set_as_current=False)
+    client.conf.update(
+        task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True
+    )
+    return celery_queue_sender(client.send_task)
 
-    return route_reviewed(session, settings, prediction_id, label)
+
+def deliver_reviewed(
+    session: Session, settings: DocsortSettings, prediction_id: int, label: str | None
+) -> RoutingDecision:
+    """Record the operator's routing decision on a page and deliver it by the same rules and code as an
+    automatic one (:func:`worker.delivery.deliver`). Idempotent: a decision already delivered is
+    returned as it is. Flushes, does not commit."""
+    prediction = session.get(Prediction, prediction_id)
+    if prediction is None:
+        raise ItemNotFound(f"no page waits for review under id {prediction_id}")
+    decision = record_operator_decision(session, prediction, label)
+    if decision.applied_at is not None:
+        return decision
+    page = prediction.page
+    rules = RoutingRules.load(settings.routes_file)
+    with page_contents(page.document, [page], settings) as contents:
+        content = contents[page.page_number]
+        deliver(session, decision, content, rules, settings, _queue_sender(settings.broker_url))
+    log.info("review.delivered", prediction_id=prediction.id, label=label, where=decision.destination)
+    return decision
 
 
 def decided_by(session: Session, prediction_id: int) -> tuple[Review, str] | None:
@@ -105,7 +132,7 @@ def decide(
     label: str | None,
     note: str | None,
     now: datetime,
-    route: RouteReviewed = route_reviewed_default,
+    route: RouteReviewed = deliver_reviewed,
 ) -> Outcome:
     """Record the operator's decision (``label`` None: rejected as unreadable) and route the page. Commits."""
     prediction = _review_item(session, prediction_id)

@@ -16,6 +16,43 @@ class ReviewSettings(DocsortSettings):
     review_secure_cookie: bool = Field(
         False, description="Send the session cookie over HTTPS only (set behind a TLS proxy)."
     )
+    review_login_max_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed logins for one name that lock it out "
+        "(counted over `DOCSORT_REVIEW_LOGIN_WINDOW_MINUTES`).",
+    )
+    review_login_max_failures_per_address: int = Field(
+        20,
+        ge=1,
+        le=10000,
+        description="Failed logins from one client address (IPv6: its /64) that lock it out, "
+        "whatever the names tried.",
+    )
+    review_login_window_minutes: int = Field(
+        15, ge=1, le=1440, description="Time over which failed logins count towards a lockout."
+    )
+    review_login_lockout_minutes: int = Field(
+        15,
+        ge=1,
+        le=1440,
+        description="How long a locked account or address is refused, even with the right password.",
+    )
+    review_hash_concurrency: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Password checks one server process runs at once (argon2: 64 MiB each); "
+        "more logins wait their turn.",
+    )
+    review_shutdown_seconds: int = Field(
+        5,
+        ge=0,
+        le=600,
+        description="On SIGTERM or SIGINT, how long `docsort serve` lets running requests finish "
+        "before it cancels them.",
+    )
 
 
 def review_settings(base: DocsortSettings | None = None) -> ReviewSettings:

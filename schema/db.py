@@ -11,9 +11,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from schema.errors import DatabaseNotReady
 
@@ -99,3 +100,20 @@ def require_migrated(url: str) -> None:
         raise DatabaseNotReady(
             f"the database is at revision {current or 'none'}, docsort needs {head}: run `docsort db upgrade`"
         )
+
+
+def insert_ignore(
+    session: Session, table: type[DeclarativeBase], values: dict[str, Any], keys: list[str]
+) -> bool:
+    """INSERT the row unless one with the same ``keys`` exists (PostgreSQL and SQLite); True if inserted."""
+    dialect = session.get_bind().dialect.name
+    core: Table = table.__table__  # type: ignore[assignment]
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(core).values(**values).on_conflict_do_nothing(index_elements=keys)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(core).values(**values).on_conflict_do_nothing(index_elements=keys)
+    else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
+        raise ValueError(f"unsupported database dialect {dialect!r}")
+    # RETURNING says whether a row went in on both databases (rowcount is -1 on some drivers).
+    inserted = session.execute(stmt.returning(*core.primary_key)).first()
+    return inserted is not None

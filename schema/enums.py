@@ -40,3 +40,12 @@ class Source(StrEnum):
     submit = "submit"
     celery = "celery"
     classify = "classify"
+
+
+class PageRole(StrEnum):
+    """What a page of a source file is: part of a document, or a page dropped when documents were
+    separated (a separator sheet, a blank page)."""
+
+    content = "content"
+    separator = "separator"
+    blank = "blank"

@@ -1,16 +1,24 @@
-"""The job message: the documented, versioned contract for sending work to docsort workers.
+"""Messages and task names: the documented, versioned contracts between docsort's processes.
 
-Any system may send it as a Celery message (JSON serializer) on task name :data:`CLASSIFY_TASK`,
-queue ``docsort``. It carries ids and paths, never objects.
+Any system may send a :class:`ClassifyJob` as a Celery message (JSON serializer) on task name
+:data:`CLASSIFY_TASK`, queue ``docsort``: that is the Celery door (``ingest``), which records the files
+and hands the job on. Messages carry ids and paths, never objects.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 CLASSIFY_TASK = "docsort.classify.v1"
+"""The Celery door: a job naming files by path (ingest records them, then sends :data:`RUN_TASK`)."""
+RUN_TASK = "docsort.run.v1"
+"""A job whose files are recorded (every reference has a ``document_id``): the worker runs it."""
+CALLBACK_TASK = "docsort.callback.v1"
+"""POST a finished job's result to its callback URL (kwargs ``{"job_id": ...}``)."""
+ROUTED_TASK = "docsort.routed.v1"
+"""What a queue destination receives for each delivered item (kwargs: the item's payload)."""
 DEFAULT_QUEUE = "docsort"
 
 
@@ -33,3 +41,13 @@ class ClassifyJob(BaseModel):
     documents: list[DocumentRef] = Field(min_length=1)
     model_name: str | None = Field(None, description="Model to use; default: the active one.")
     on_done: Literal["archive", "delete", "keep"] = "keep"
+
+
+def job_from_task_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClassifyJob:
+    """The job of a task message: kwargs ``{"job": ...}``, one positional argument, or the job's fields
+    as kwargs; raises pydantic's ValidationError."""
+    if args:
+        return ClassifyJob.model_validate(args[0])
+    if "job" in kwargs:
+        return ClassifyJob.model_validate(kwargs["job"])
+    return ClassifyJob.model_validate(kwargs)

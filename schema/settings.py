@@ -19,6 +19,8 @@ from sqlalchemy.exc import ArgumentError
 from schema.errors import SettingsInvalid
 
 DEFAULT_SECRET = "change-me"
+DEFAULT_DATA_DIR = Path("docsort-data")
+DIRS = ("models", "inbox", "processing", "outbox", "error", "archive", "review")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -32,25 +34,37 @@ class DocsortSettings(BaseSettings):
     environment: Literal["local", "production"] = Field(
         "local", description="`production` refuses default secrets and SQLite."
     )
-    data_dir: Path = Field(Path("docsort-data"), description="Root of every default path below.")
+    data_dir: Path = Field(DEFAULT_DATA_DIR, description="Root of every default path below.")
     database_url: str = Field(
         "", description="SQLAlchemy URL; default: a SQLite file `docsort.db` under the data directory."
     )
     broker_url: str = Field("redis://localhost:6379/0", description="Celery broker (Redis).")
-    models_dir: Path | None = Field(None, description="Model versions; default `<data_dir>/models`.")
-    inbox_dir: Path | None = Field(None, description="Watch folder; default `<data_dir>/inbox`.")
-    processing_dir: Path | None = Field(
-        None, description="Files being classified; default `<data_dir>/processing`."
+    models_dir: Path = Field(
+        DEFAULT_DATA_DIR / "models", description="Model versions; default `<data_dir>/models`."
     )
-    outbox_dir: Path | None = Field(
-        None, description="Root of folder destinations; default `<data_dir>/outbox`."
+    inbox_dir: Path = Field(
+        DEFAULT_DATA_DIR / "inbox", description="Watch folder; default `<data_dir>/inbox`."
     )
-    error_dir: Path | None = Field(None, description="Files that failed; default `<data_dir>/error`.")
-    archive_dir: Path | None = Field(
-        None, description="Files whose outcome is recorded; default `<data_dir>/archive`."
+    processing_dir: Path = Field(
+        DEFAULT_DATA_DIR / "processing",
+        description="Files being classified; default `<data_dir>/processing`.",
     )
-    review_dir: Path | None = Field(
-        None, description="CAM overlays and review images; default `<data_dir>/review`."
+    outbox_dir: Path = Field(
+        DEFAULT_DATA_DIR / "outbox", description="Root of folder destinations; default `<data_dir>/outbox`."
+    )
+    error_dir: Path = Field(
+        DEFAULT_DATA_DIR / "error", description="Files that failed; default `<data_dir>/error`."
+    )
+    archive_dir: Path = Field(
+        DEFAULT_DATA_DIR / "archive",
+        description="Files whose outcome is recorded; default `<data_dir>/archive`.",
+    )
+    review_dir: Path = Field(
+        DEFAULT_DATA_DIR / "review",
+        description="CAM overlays and review images; default `<data_dir>/review`.",
+    )
+    routes_file: Path | None = Field(
+        None, description="Routing rules (YAML); default: every class to a folder."
     )
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["console", "json"] = Field("console", description="`json` for log shippers.")
@@ -73,12 +87,22 @@ class DocsortSettings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_dirs(cls, data: object) -> object:
+        """A directory not given lies under the data directory (resolved once, here)."""
+        if isinstance(data, dict):
+            root = Path(data.get("data_dir") or DEFAULT_DATA_DIR)
+            for name in DIRS:
+                if data.get(f"{name}_dir") in (None, ""):
+                    data[f"{name}_dir"] = root / name
+        return data
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> DocsortSettings:
         root = self.data_dir
-        for name in ("models", "inbox", "processing", "outbox", "error", "archive", "review"):
-            if getattr(self, f"{name}_dir") is None:
-                setattr(self, f"{name}_dir", root / name)
+        if self.routes_file is not None and not self.routes_file.is_file():
+            raise ValueError(f"DOCSORT_ROUTES_FILE={self.routes_file}: no such file")
         if not self.database_url:
             self.database_url = f"sqlite:///{(root / 'docsort.db').as_posix()}"
         try:
@@ -97,13 +121,12 @@ class DocsortSettings(BaseSettings):
 
     def dir(self, name: str) -> Path:
         """A configured directory, created if missing."""
-        path = getattr(self, f"{name}_dir")
-        assert isinstance(path, Path)
+        path: Path = getattr(self, f"{name}_dir")
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def ensure_dirs(self) -> None:
-        for name in ("models", "inbox", "processing", "outbox", "error", "archive", "review"):
+        for name in DIRS:
             self.dir(name)
         if self.database_url.startswith("sqlite:///"):
             Path(self.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

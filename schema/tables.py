@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Enum,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -21,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState, ReviewAction
+from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState, PageRole, ReviewAction
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -74,6 +76,42 @@ class Operator(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OperatorSession(Base):
+    """One login of an operator. The cookie carries a random token; only its sha256 is kept here.
+
+    Logging out deletes the row; a new password or a disabled account deletes all of the operator's.
+    """
+
+    __tablename__ = "operator_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginOutcome(enum.StrEnum):
+    pending = "pending"  # the password is being checked
+    failed = "failed"
+    ok = "ok"
+    locked = "locked"  # refused unchecked: the account or the address was locked out
+
+
+class LoginAttempt(Base):
+    """One try at the login form, kept while it can still count towards a lockout (login throttling)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_name_at", "name", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[LoginOutcome] = mapped_column(_enum(LoginOutcome, "login_outcome"))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class SubmissionJob(Base):
@@ -135,6 +173,9 @@ class Document(Base):
     finished_at: Mapped[datetime | None]
 
     pages: Mapped[list[Page]] = relationship(back_populates="document", order_by="Page.page_number")
+    outputs: Mapped[list[OutputDocument]] = relationship(
+        back_populates="document", order_by="OutputDocument.seq"
+    )
 
 
 class Receipt(Base):
@@ -162,6 +203,9 @@ class Page(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     image_path: Mapped[str | None] = mapped_column(String(2000))
+    role: Mapped[PageRole] = mapped_column(
+        _enum(PageRole, "page_role"), default=PageRole.content, server_default=PageRole.content.value
+    )
 
     document: Mapped[Document] = relationship(back_populates="pages")
     predictions: Mapped[list[Prediction]] = relationship(back_populates="page")
@@ -217,6 +261,44 @@ class RoutingDecision(Base):
     applied_at: Mapped[datetime | None]
 
     prediction: Mapped[Prediction | None] = relationship(back_populates="decisions")
+
+
+class OutputDocument(Base):
+    """A document as it leaves docsort: a run of pages of one received file (``document_id``), with its
+    class, its outcome (auto, review, failed) and where it was delivered. The model's documents of a
+    file come first (``origin`` model); an operator's decision on a document under review adds the
+    operator's documents and marks the model's one ``superseded_at``."""
+
+    __tablename__ = "output_documents"
+    __table_args__ = (
+        UniqueConstraint("document_id", "origin", "generation", "seq", name="uq_output_documents_seq"),
+        CheckConstraint("seq >= 1", name="seq_positive"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    origin: Mapped[DecisionOrigin] = mapped_column(_enum(DecisionOrigin, "output_origin"))
+    generation: Mapped[int] = mapped_column(
+        Integer, default=0
+    )  # 0: the model's; n: the nth operator decision
+    seq: Mapped[int] = mapped_column(Integer)  # position among the file's documents of this generation
+    pages: Mapped[list[int]] = mapped_column(JSON)  # 1-based page numbers of the file, in order
+    kind: Mapped[DecisionKind] = mapped_column(_enum(DecisionKind, "output_kind"), index=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    margin: Mapped[float | None] = mapped_column(Float)
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    starts_by: Mapped[str] = mapped_column(String(32), default="start")  # why a new document starts here
+    model_name: Mapped[str | None] = mapped_column(String(100))
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    destination: Mapped[str | None] = mapped_column(String(2000))
+    rule: Mapped[str | None] = mapped_column(String(500))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+    superseded_at: Mapped[datetime | None]
+
+    document: Mapped[Document] = relationship(back_populates="outputs")
 
 
 class ReviewClaim(Base):

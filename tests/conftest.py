@@ -17,14 +17,7 @@ import redis
 
 from schema import db
 from schema.settings import DocsortSettings, get_settings
-
-PG_ADMIN_URL = os.environ.get("DOCSORT_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("DOCSORT_TEST_REDIS", "redis://127.0.0.1:6379/0")
-ARTIFACTS = Path(os.environ.get("DOCSORT_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
-
-
-def _sqlalchemy_pg(url: str) -> str:
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+from tests.support.services_env import ARTIFACTS, PG_ADMIN_URL, REDIS_URL, sqlalchemy_pg
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +27,7 @@ def pg_server_url() -> Iterator[str]:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    yield _sqlalchemy_pg(f"{base}/{name}")
+    yield sqlalchemy_pg(f"{base}/{name}")
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -15,10 +15,12 @@ from typing import Any
 
 from celery import Celery
 
-from schema.messages import CLASSIFY_TASK, ClassifyJob
+from schema.messages import CLASSIFY_TASK, RUN_TASK
 from worker.settings import WorkerSettings, get_worker_settings
 
-INCLUDE = ["worker.tasks", "ingest.tasks"]
+# The worker processes also host the ingest tasks that run beside jobs: the Celery door and the
+# job callbacks. Named here, not imported: the worker package never imports ingest.
+INCLUDE = ["worker.tasks", "ingest.celery_door", "ingest.callbacks"]
 
 
 def celery_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -43,7 +45,7 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": primary,
-        "task_routes": {CLASSIFY_TASK: {"queue": primary}},
+        "task_routes": {CLASSIFY_TASK: {"queue": primary}, RUN_TASK: {"queue": primary}},
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": soft_limit,
         "worker_hijack_root_logger": False,
@@ -54,22 +56,16 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
     }
 
 
-def make_app(settings: WorkerSettings) -> Celery:
+def make_app() -> Celery:
+    """The app, configured from the worker settings when its configuration is first read (not on
+    import: a command sets its options before that), or by :func:`configure` with given settings."""
     app = Celery("docsort", include=INCLUDE, set_as_current=True)
-    app.conf.update(celery_config(settings))
+    app.add_defaults(lambda: celery_config(get_worker_settings()))
     return app
 
 
-app = make_app(get_worker_settings())
+def configure(settings: WorkerSettings) -> None:
+    app.conf.update(celery_config(settings))
 
 
-def send_job(job: ClassifyJob, queue: str | None = None, celery: Celery | None = None) -> str:
-    """Queue a classify job the documented way: task ``docsort.classify.v1``, kwargs ``{"job": ...}``."""
-    sender = celery or app
-    result = sender.send_task(
-        CLASSIFY_TASK,
-        kwargs={"job": job.model_dump(mode="json")},
-        queue=queue or get_worker_settings().queues[0],
-        serializer="json",
-    )
-    return str(result.id)
+app = make_app()

@@ -1,4 +1,4 @@
-"""Inline classification (``docsort classify``): the pipeline's decode, infer and decide steps in one
+"""Inline classification (``docsort classify``): the job's decode, infer and decide steps in one
 process, with no broker and no database. One result per page; a file that fails gives one error result.
 """
 
@@ -8,11 +8,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from schema.files import visible_files
 from schema.logs import get_logger
-from worker.decide import Policy
+from worker.decide import Policy, decide
+from worker.decode import DecodedFile, decode_file
 from worker.imaging import UnreadableImage
+from worker.infer import infer
 from worker.inference import LoadedModel
-from worker.pipeline import DecodedDocument, decide_page, decode_document, infer
 
 log = get_logger(__name__)
 
@@ -21,10 +23,7 @@ def expand_paths(paths: Iterable[Path]) -> Iterator[Path]:
     """Files as given; a folder's files (recursively, sorted, hidden ones skipped)."""
     for path in paths:
         if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                rel = child.relative_to(path)
-                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    yield child
+            yield from visible_files(path)
         else:
             yield path
 
@@ -41,12 +40,10 @@ def error_result(path: Path, reason: str) -> dict[str, Any]:
     }
 
 
-def _page_results(
-    model: LoadedModel, policy: Policy, docs: list[DecodedDocument]
-) -> Iterator[dict[str, Any]]:
+def _page_results(model: LoadedModel, policy: Policy, docs: list[DecodedFile]) -> Iterator[dict[str, Any]]:
     for doc, scores in zip(docs, infer(model, docs), strict=True):
         for page, page_scores in zip(doc.pages, scores, strict=True):
-            decision = decide_page(page_scores, model, policy)
+            decision = decide(page_scores.probs, model.manifest.class_names, policy)
             yield {
                 "path": str(doc.path),
                 "page": page.number,
@@ -62,11 +59,11 @@ def _page_results(
 
 def classify_paths(paths: Iterable[Path], model: LoadedModel, policy: Policy) -> Iterator[dict[str, Any]]:
     """Results in input order; pages of several files go through the model together, up to a batch."""
-    pending: list[DecodedDocument] = []
+    pending: list[DecodedFile] = []
     n_pages = 0
     for path in expand_paths(paths):
         try:
-            doc = decode_document(path, model.manifest.input)
+            doc = decode_file(path, model.manifest.input)
         except UnreadableImage as exc:
             yield from _page_results(model, policy, pending)
             pending, n_pages = [], 0

@@ -11,12 +11,23 @@ from pathlib import Path
 
 import typer
 
-models_app = typer.Typer(help="Model versions: list, show, activate.", no_args_is_help=True)
+from schema import db
+from schema.logs import configure_logging
+from schema.manifest import load_manifest
+from schema.tables import ModelVersion
+from worker.classify import classify_paths
+from worker.decide import Policy
+from worker.inference import load_model
+from worker.registry import ModelUnavailable, activate, active_version, scan_models_dir, sync_registry
+from worker.settings import get_worker_settings
+from worker.startup import check_ready, start_worker
+
+models_app = typer.Typer(
+    help="Model versions: list, show, activate.", no_args_is_help=True, rich_markup_mode=None
+)
 
 
 def _settings():  # type: ignore[no-untyped-def]
-    from schema.logs import configure_logging
-    from worker.settings import get_worker_settings
 
     settings = get_worker_settings()
     configure_logging(settings.log_level, settings.log_format)  # logs to stderr; stdout is for results
@@ -26,8 +37,6 @@ def _settings():  # type: ignore[no-untyped-def]
 @models_app.command("list")
 def models_list() -> None:
     """List the model versions in the models folder and the database (* = active)."""
-    from schema import db
-    from worker.registry import scan_models_dir, sync_registry
 
     settings = _settings()
     models_dir = settings.dir("models")
@@ -37,8 +46,6 @@ def models_list() -> None:
         with db.session_scope(db.make_sessionmaker(db.make_engine(settings.database_url))) as session:
             sync_registry(session, models_dir)
             from sqlalchemy import select
-
-            from schema.tables import ModelVersion
 
             active = {
                 (r.name, r.version) for r in session.scalars(select(ModelVersion).where(ModelVersion.active))
@@ -67,9 +74,6 @@ def models_show(
     version: str = typer.Argument(None, help="Version; default: the active one."),
 ) -> None:
     """Print a model version's manifest (JSON)."""
-    from schema import db
-    from schema.manifest import load_manifest
-    from worker.registry import ModelUnavailable, active_version
 
     settings = _settings()
     if version is None:
@@ -89,8 +93,6 @@ def models_activate(
     name: str = typer.Argument(..., help="Model name."), version: str = typer.Argument(..., help="Version.")
 ) -> None:
     """Make NAME/VERSION the active version; running workers switch to it before their next job."""
-    from schema import db
-    from worker.registry import activate
 
     settings = _settings()
     with db.session_scope(db.make_sessionmaker(db.make_engine(settings.database_url))) as session:
@@ -108,10 +110,6 @@ def classify(
     batch_size: int = typer.Option(32, min=1, help="Most pages per ONNX Runtime run."),
 ) -> None:
     """Classify files in this process (no broker, no database). Exit code 1 if any file failed."""
-    from schema.logs import configure_logging
-    from worker.classify import classify_paths
-    from worker.decide import Policy
-    from worker.inference import load_model
 
     # No settings needed here (no database, no broker); logs go to stderr, quiet unless asked for.
     configure_logging(
@@ -143,9 +141,6 @@ def _prepare_metrics_dir() -> None:
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="docsort-metrics-")
-    import prometheus_client.values as values
-
-    values.ValueClass = values.get_value_class()
 
 
 def worker(
@@ -176,7 +171,6 @@ def worker(
             os.environ[f"DOCSORT_{key}"] = str(value)
     if os.environ.get("DOCSORT_METRICS_PORT", "0") not in ("", "0"):
         _prepare_metrics_dir()  # before any metric exists: worker.metrics is imported below
-    from worker.startup import check_ready, start_worker
 
     settings = check_ready()
     start_worker(settings, hostname, pool)

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from schema.db import session_scope
+from schema.enums import DocumentState
+from schema.files import copy_atomic
 from schema.logs import get_logger
+from schema.tables import Document
+from worker.context import JobFile
+from worker.delivery import unapplied_routes
 from worker.routing import safe_component
 
 log = get_logger(__name__)
@@ -47,9 +54,7 @@ def move_into(source: Path, folder: Path, name: str) -> Path:
         if target.exists() and target.stat().st_size == source.stat().st_size:
             source.unlink()
             return target
-        tmp = target.with_name(f".{target.name}.part-{os.getpid()}")
-        shutil.copyfile(source, tmp)
-        os.replace(tmp, target)
+        copy_atomic(source, target)
         source.unlink()
     except OSError as exc:
         raise FileMoveError(f"cannot move {source} to {target}: {exc.strerror or exc}") from exc
@@ -93,3 +98,27 @@ def move_to_error(path: Path | None, error_dir: Path, filename: str, sha256: str
     moved = move_into(path, error_dir, name)
     log.info("file.error_area", source=str(path), target=str(moved), reason=reason)
     return moved
+
+
+def finish_file(
+    sessions: sessionmaker[Session], job_file: JobFile, on_done: OnDone, archive_dir: Path, error_dir: Path
+) -> None:
+    """Step 8, after the outcome is committed: archive, delete or keep the file; a failed one goes to
+    the error area. A file with a page not delivered yet stays where it is for the next attempt."""
+    with session_scope(sessions) as session:
+        document = session.get(Document, job_file.document_id)
+        if document is None or document.state not in (DocumentState.done, DocumentState.failed):
+            return
+        if document.state == DocumentState.done and unapplied_routes(session, document.id):
+            log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
+            return
+        stored = Path(document.stored_path) if document.stored_path else None
+        owns_record = stored is None or job_file.path is None or stored == job_file.path
+        if document.state == DocumentState.failed:
+            where = move_to_error(
+                job_file.path, error_dir, document.filename, document.sha256, document.error or "failed"
+            )
+        else:
+            where = apply_on_done(job_file.path, on_done, archive_dir, document.filename, document.sha256)
+        if owns_record and where != stored:
+            document.stored_path = str(where) if where else None

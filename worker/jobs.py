@@ -1,6 +1,7 @@
 """Submission jobs: counts and completion, recomputed from the recorded rows (so calling twice is harmless).
 
-Any door may call :func:`refresh_job` after recording; the worker calls it after each document.
+Any door may call :func:`refresh_job` after recording; the worker recounts at the end of each job
+(:func:`finish_job`) and queues the job's callback once when the job has just finished.
 """
 
 from __future__ import annotations
@@ -8,17 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from schema.db import session_scope
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState
 from schema.logs import get_logger
-from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob
-from worker.record import FINISHED, now
+from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob, utcnow
+from worker.record import FINISHED
 
 log = get_logger(__name__)
-
-CALLBACK_TASK = "docsort.callback.v1"
-CallbackSender = Callable[[str], None]
 
 
 def job_document_ids(session: Session, job_id: str) -> set[int]:
@@ -80,7 +79,7 @@ def refresh_job(session: Session, job_id: str) -> bool:
     finished = bool(states) and all(s in FINISHED for s in states) and arrived >= job.n_documents
     if finished and job.state != JobState.done:
         job.state = JobState.done
-        job.finished_at = now()
+        job.finished_at = utcnow()
         log.info("job.done", job_id=job_id, pages=job.n_pages, auto=job.n_auto, review=job.n_review)
     elif not finished and job.state == JobState.queued and states:
         job.state = JobState.running
@@ -97,3 +96,18 @@ def mark_callback_queued(session: Session, job_id: str) -> None:
     job = session.get(SubmissionJob, job_id)
     if job is not None and job.callback_state is None:
         job.callback_state = "pending"
+
+
+def finish_job(
+    sessions: sessionmaker[Session], job_id: str | None, send_callback: Callable[[str], None] | None
+) -> None:
+    """Recount the job; when it has just finished and has a callback URL, queue the callback task once."""
+    if job_id is None:
+        return
+    with session_scope(sessions) as session:
+        refresh_job(session, job_id)
+        due = callback_due(session, job_id)
+    if due and send_callback is not None:
+        send_callback(job_id)
+        with session_scope(sessions) as session:
+            mark_callback_queued(session, job_id)

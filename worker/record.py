@@ -1,6 +1,7 @@
-"""Record: documents, pages, predictions and routing decisions, each written once.
+"""Step 6 of a job, record: pages, predictions and routing decisions, each written once.
 
-A page is keyed by its document's sha256 and page number; a prediction by page and model name/version;
+The file's row (``documents``) was written by the ingest door that received it. A page is keyed by its
+file and page number; a prediction by page and model name/version;
 a model decision by prediction. Rows are inserted with ``ON CONFLICT DO NOTHING`` and read back, so a
 redelivered task, or two workers racing on the same content, find the rows instead of adding more.
 Functions take the session explicitly and never commit: the caller owns the transaction.
@@ -8,90 +9,27 @@ Functions take the session explicitly and never commit: the caller owns the tran
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from schema.db import insert_ignore, session_scope
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.errors import DocsortError
-from schema.tables import Base, Document, Page, Prediction, Receipt, RoutingDecision
+from schema.tables import Document, Page, Prediction, RoutingDecision, utcnow
+from worker.context import JobFile
 from worker.decide import Decision
+from worker.decode import DecodedFile
+from worker.explain import Explanation
+from worker.infer import PageScores
+from worker.inference import LoadedModel
 
 FINISHED = (DocumentState.done, DocumentState.failed)
 
 
 class RecordError(DocsortError):
     """A row the pipeline needs is missing or inconsistent."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def insert_ignore(session: Session, model: type[Base], values: dict[str, Any], keys: list[str]) -> bool:
-    """INSERT the row unless one with the same ``keys`` exists (PostgreSQL and SQLite); True if inserted."""
-    dialect = session.get_bind().dialect.name
-    table = model  # the mapped class; insert() takes it as its table
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
-    else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
-        raise RecordError(f"unsupported database dialect {dialect!r}")
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def document_by_sha(session: Session, sha256: str) -> Document | None:
-    return session.scalar(select(Document).where(Document.sha256 == sha256))
-
-
-def ensure_document(session: Session, values: dict[str, Any]) -> tuple[Document, bool]:
-    """The document with ``values['sha256']``, created from ``values`` if new; (document, created)."""
-    existing = document_by_sha(session, values["sha256"])
-    if existing is not None:
-        return existing, False
-    created = insert_ignore(session, Document, {"received_at": now(), **values}, ["sha256"])
-    session.flush()
-    doc = document_by_sha(session, values["sha256"])
-    if doc is None:  # pragma: no cover - the insert or a racing one must have made it
-        raise RecordError(f"document {values['sha256'][:12]} vanished after insert")
-    return doc, created
-
-
-def add_receipt(
-    session: Session, document: Document, *, job_id: str | None, source: str, source_ref: str, duplicate: bool
-) -> None:
-    """Record one arrival of a file, unless this job already recorded it (a redelivered task)."""
-    seen = session.scalar(
-        select(Receipt.id).where(
-            Receipt.document_id == document.id,
-            Receipt.source_ref == source_ref,
-            Receipt.job_id.is_(None) if job_id is None else Receipt.job_id == job_id,
-        )
-    )
-    if seen is None:
-        session.add(
-            Receipt(
-                document_id=document.id,
-                job_id=job_id,
-                source=source,
-                source_ref=source_ref,
-                duplicate=duplicate,
-            )
-        )
-
-
-def receipt_document(session: Session, source_ref: str, job_id: str | None) -> Document | None:
-    """The document an earlier arrival from ``source_ref`` (in this job) became, if any."""
-    stmt = select(Document).join(Receipt, Receipt.document_id == Document.id)
-    stmt = stmt.where(Receipt.source_ref == source_ref)
-    if job_id is not None:
-        stmt = stmt.where(Receipt.job_id == job_id)
-    return session.scalar(stmt.order_by(Receipt.id.desc()).limit(1))
 
 
 def ensure_page(session: Session, document_id: int, number: int, width: int, height: int) -> Page:
@@ -138,7 +76,7 @@ def ensure_prediction(
         "scores": decision.scores,
         "latency_ms": latency_ms,
         "worker": worker[:200],
-        "created_at": now(),
+        "created_at": utcnow(),
     }
     insert_ignore(session, Prediction, values, ["page_id", "model_name", "model_version"])
     session.flush()
@@ -162,7 +100,7 @@ def ensure_decision(session: Session, values: dict[str, Any]) -> tuple[RoutingDe
     found = decision_for(session, prediction_id, origin)
     if found is not None:
         return found, False
-    insert_ignore(session, RoutingDecision, {"decided_at": now(), **values}, ["prediction_id", "origin"])
+    insert_ignore(session, RoutingDecision, {"decided_at": utcnow(), **values}, ["prediction_id", "origin"])
     session.flush()
     found = decision_for(session, prediction_id, origin)
     if found is None:  # pragma: no cover
@@ -184,7 +122,7 @@ def record_failure(session: Session, document: Document, reason: str) -> Routing
     """Mark a document failed with a reason a person understands; once, however often called."""
     document.state = DocumentState.failed
     document.error = reason
-    document.finished_at = document.finished_at or now()
+    document.finished_at = document.finished_at or utcnow()
     found = failure_of(session, document.id)
     if found is not None:
         return found
@@ -193,32 +131,96 @@ def record_failure(session: Session, document: Document, reason: str) -> Routing
         origin=DecisionOrigin.model,
         kind=DecisionKind.failed,
         reason=reason,
-        decided_at=now(),
+        decided_at=utcnow(),
     )
     session.add(decision)
     session.flush()
     return decision
 
 
-def model_decisions(session: Session, document_id: int) -> list[RoutingDecision]:
-    """The document's decisions made by a model, page order."""
-    stmt = (
-        select(RoutingDecision)
-        .join(Page, Page.id == RoutingDecision.page_id)
-        .where(RoutingDecision.document_id == document_id, RoutingDecision.origin == DecisionOrigin.model)
-        .order_by(Page.page_number)
-    )
-    return list(session.scalars(stmt))
-
-
-def unapplied_routes(session: Session, document_id: int) -> list[RoutingDecision]:
-    """Automatic decisions recorded but not yet delivered (a task died between the two)."""
-    return [
-        d
-        for d in model_decisions(session, document_id)
-        if d.kind == DecisionKind.auto and d.applied_at is None
-    ]
-
-
 def is_finished(document: Document) -> bool:
     return document.state in FINISHED
+
+
+def record_file(
+    sessions: sessionmaker[Session],
+    job_file: JobFile,
+    decoded: DecodedFile,
+    pages: list[tuple[PageScores, Decision]],
+    explained: dict[int, Explanation],
+    model: LoadedModel,
+    worker_name: str,
+) -> list[DecisionKind]:
+    """Record one file's pages, predictions and decisions in one transaction; the decision kinds
+    (empty when another worker finished the file meanwhile)."""
+    kinds: list[DecisionKind] = []
+    with session_scope(sessions) as session:
+        document = session.get(Document, job_file.document_id)
+        if document is None or is_finished(document):
+            return kinds
+        document.page_count = len(decoded.pages)
+        document.media_type = decoded.media_type
+        for page, (scores, decision) in zip(decoded.pages, pages, strict=True):
+            row = ensure_page(session, job_file.document_id, page.number, page.width, page.height)
+            prediction, _ = ensure_prediction(
+                session,
+                row,
+                model_name=model.name,
+                model_version=model.version,
+                decision=decision,
+                latency_ms=scores.latency_ms,
+                worker=worker_name,
+            )
+            values: dict[str, Any] = {
+                "document_id": job_file.document_id,
+                "page_id": row.id,
+                "prediction_id": prediction.id,
+                "origin": DecisionOrigin.model,
+                "kind": decision.kind,
+                "label": decision.label,
+                "reason": decision.reason,
+            }
+            explanation = explained.get(page.number)
+            if decision.kind == DecisionKind.review and explanation is not None:
+                row.image_path = str(explanation.image_path)
+                values["cam_path"] = str(explanation.cam_path) if explanation.cam_path else None
+            recorded, _ = ensure_decision(session, values)
+            kinds.append(recorded.kind)
+        document.state = DocumentState.done
+        document.error = None
+        document.finished_at = utcnow()
+    job_file.finished = True
+    return kinds
+
+
+def fail_file(sessions: sessionmaker[Session], job_file: JobFile, reason: str) -> bool:
+    """Record a file as failed (a ``failed`` decision and state), once; False if it was already done."""
+    with session_scope(sessions) as session:
+        document = session.get(Document, job_file.document_id)
+        if document is None or document.state == DocumentState.done:
+            return False
+        record_failure(session, document, reason)
+    job_file.finished = True
+    return True
+
+
+def record_operator_decision(session: Session, prediction: Prediction, label: str | None) -> RoutingDecision:
+    """The operator's decision on a reviewed page (``label`` None: rejected as unreadable), recorded once
+    and not yet delivered; :func:`worker.delivery.deliver` delivers it. Flushes, does not commit."""
+    existing = decision_for(session, prediction.id, DecisionOrigin.operator)
+    if existing is not None:
+        return existing
+    confirmed = label is not None
+    decision, _ = ensure_decision(
+        session,
+        {
+            "document_id": prediction.page.document_id,
+            "page_id": prediction.page_id,
+            "prediction_id": prediction.id,
+            "origin": DecisionOrigin.operator,
+            "kind": DecisionKind.auto if confirmed else DecisionKind.failed,
+            "label": label,
+            "reason": "confirmed or relabelled by an operator" if confirmed else "rejected by an operator",
+        },
+    )
+    return decision

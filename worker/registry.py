@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 from schema.errors import DocsortError, ModelIncompatible
 from schema.logs import get_logger
 from schema.manifest import MANIFEST_NAME, ModelManifest, load_manifest
-from schema.tables import ModelVersion
+from schema.tables import ModelVersion, utcnow
 from worker import metrics
 from worker.inference import LoadedModel, load_model
-from worker.record import now
 from worker.settings import WorkerSettings
 
 log = get_logger(__name__)
@@ -72,7 +71,7 @@ def sync_registry(session: Session, models_dir: Path) -> list[str]:
                     sha256=m.sha256,
                     path=str(item.path.resolve()),
                     manifest=m.model_dump(mode="json"),
-                    created_at=now(),
+                    created_at=utcnow(),
                 )
             )
         else:
@@ -95,7 +94,7 @@ def activate(session: Session, models_dir: Path, name: str, version: str) -> Mod
         if other.id != row.id:
             other.active = False
     row.active = True
-    row.activated_at = now()
+    row.activated_at = utcnow()
     session.flush()
     log.info("models.activated", name=name, version=version, path=row.path)
     return row

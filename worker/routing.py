@@ -1,34 +1,22 @@
-"""Routing: where a page goes once its label is decided, by the model or by an operator.
+"""Routing rules: which destination a label goes to, by the model's decision or an operator's.
 
 Rules (YAML) map a class to a destination: a folder under the outbox root (a path template such as
 ``{label}/{date:%Y-%m}``), a Celery queue, or a webhook. A folder destination can never leave its
-root, whatever the label or file name holds. Delivery is idempotent: delivering the same page twice
-leaves one file.
+root, whatever the label or file name holds. :mod:`worker.delivery` carries the deliveries out.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import shutil
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from schema.errors import DocsortError
 
-ROUTED_TASK = "docsort.routed.v1"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
-
-QueueSender = Callable[[str, dict[str, Any]], None]
 
 
 class RoutingError(DocsortError):
@@ -110,97 +98,3 @@ def render_folder(template: str, label: str, when: datetime, root: Path) -> Path
     if not target.is_relative_to(root_resolved):
         raise RoutingError(f"destination {target} is outside the outbox {root_resolved}")
     return target
-
-
-@dataclass(frozen=True)
-class RouteItem:
-    """One page to deliver. ``content`` is the file to copy (the original for a one-page document,
-    the rendered page for a page of a multi-page one)."""
-
-    document_id: int
-    page_number: int
-    page_count: int
-    label: str | None
-    sha256: str
-    filename: str
-    content: Path
-
-    def target_name(self) -> str:
-        stem = safe_component(Path(self.filename).stem or "page", 80)
-        suffix = self.content.suffix.lower() or Path(self.filename).suffix.lower()
-        page = f"-p{self.page_number}" if self.page_count > 1 else ""
-        ext = "." + safe_component(suffix.lstrip("."), 10) if suffix else ""
-        return f"{stem}-{self.sha256[:10]}{page}{ext}"
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "document_id": self.document_id,
-            "page": self.page_number,
-            "label": self.label,
-            "sha256": self.sha256,
-            "filename": self.filename,
-            "path": str(self.content),
-        }
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.part-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def deliver_to_folder(item: RouteItem, template: str, root: Path, when: datetime) -> Path:
-    folder = render_folder(template, item.label or "rejected", when, root)
-    target = folder / item.target_name()
-    if target.exists() and target.stat().st_size == item.content.stat().st_size:
-        return target  # delivered before (a redelivered task): nothing to do
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        _copy_atomic(item.content, target)
-    except OSError as exc:
-        raise RoutingError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    return target
-
-
-def post_webhook(url: str, payload: dict[str, Any], attempts: int = 3, backoff_s: float = 0.5) -> None:
-    last: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            response = httpx.post(
-                url, content=json.dumps(payload), timeout=10.0, headers={"content-type": "application/json"}
-            )
-            if response.status_code < 500:
-                response.raise_for_status()
-                return
-            last = RoutingError(f"webhook {url} answered {response.status_code}")
-        except httpx.HTTPStatusError as exc:
-            raise RoutingError(f"webhook {url} refused the page: {exc.response.status_code}") from exc
-        except httpx.HTTPError as exc:
-            last = exc
-        time.sleep(backoff_s * (2**attempt))
-    raise RoutingError(f"webhook {url} failed after {attempts} attempts: {last}") from last
-
-
-def deliver(
-    item: RouteItem,
-    destination: Destination,
-    outbox: Path,
-    *,
-    when: datetime | None = None,
-    send_to_queue: QueueSender | None = None,
-) -> str:
-    """Deliver a page; return where it went (a path, ``queue:NAME`` or ``webhook:URL``)."""
-    when = when or datetime.now(UTC)
-    if destination.folder:
-        return str(deliver_to_folder(item, destination.folder, outbox, when))
-    if destination.queue:
-        if send_to_queue is None:
-            raise RoutingError(f"queue destination {destination.queue!r} needs a broker connection")
-        send_to_queue(destination.queue, item.payload())
-        return f"queue:{destination.queue}"
-    assert destination.webhook
-    post_webhook(destination.webhook, item.payload())
-    return f"webhook:{destination.webhook}"

@@ -32,9 +32,6 @@ class WorkerSettings(DocsortSettings):
     )
     batch_size: int = Field(32, ge=1, le=1024, description="Most pages in one ONNX Runtime run.")
     queue: str = Field(DEFAULT_QUEUE, min_length=1, description="Queue(s) to consume, comma-separated.")
-    routes_file: Path | None = Field(
-        None, description="Routing rules (YAML); default: every class to a folder."
-    )
     confidence: float | None = Field(
         None, ge=0.0, le=1.0, description="Overrides the manifest's confidence threshold."
     )
@@ -59,8 +56,6 @@ class WorkerSettings(DocsortSettings):
                 f"DOCSORT_VISIBILITY_TIMEOUT={self.visibility_timeout} must exceed "
                 f"DOCSORT_TASK_TIME_LIMIT={self.task_time_limit}, or a running job is handed out twice"
             )
-        if self.routes_file is not None and not self.routes_file.is_file():
-            raise ValueError(f"DOCSORT_ROUTES_FILE={self.routes_file}: no such file")
         if self.model_dir is not None and not (self.model_dir / "manifest.json").is_file():
             raise ValueError(f"DOCSORT_MODEL_DIR={self.model_dir}: not a model version folder (no manifest)")
         return self
@@ -87,11 +82,3 @@ def load_worker_settings(**overrides: object) -> WorkerSettings:
 @lru_cache(maxsize=1)
 def get_worker_settings() -> WorkerSettings:
     return load_worker_settings()
-
-
-def as_worker_settings(settings: DocsortSettings) -> WorkerSettings:
-    """The worker view of any settings object: its values, plus worker fields from the environment."""
-    if isinstance(settings, WorkerSettings):
-        return settings
-    shared = {name: getattr(settings, name) for name in DocsortSettings.model_fields}
-    return load_worker_settings(**shared)

@@ -8,6 +8,8 @@ from schema import db
 from schema.errors import DocsortError
 from schema.logs import configure_logging, get_logger
 from schema.manifest import load_manifest
+from worker import metrics
+from worker.celery_app import app, configure
 from worker.registry import ModelUnavailable, active_version, sync_registry
 from worker.settings import WorkerSettings, get_worker_settings
 
@@ -34,7 +36,6 @@ def check_ready() -> WorkerSettings:
     engine = db.make_engine(settings.database_url)
     try:
         with db.session_scope(db.make_sessionmaker(engine)) as session:
-            assert settings.models_dir is not None
             for problem in sync_registry(session, settings.models_dir):
                 log.warning("models.unusable", problem=problem)
             row = active_version(session, settings.model_name)
@@ -52,9 +53,7 @@ def check_ready() -> WorkerSettings:
 
 def start_worker(settings: WorkerSettings, hostname: str = "docsort@%h", pool: str = "prefork") -> None:
     """Run the Celery worker in this process until it is stopped (SIGTERM: finish the job, then exit)."""
-    from worker import metrics
-    from worker.celery_app import app
-
+    configure(settings)
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
     argv = [

@@ -1,8 +1,9 @@
-"""The Celery task ``docsort.classify.v1``: a thin shell over :func:`worker.runner.run_job`.
+"""The Celery task ``docsort.run.v1``: a thin shell over :func:`worker.runner.run_job`.
 
-Message: task name ``docsort.classify.v1``, queue ``docsort`` (or the worker's), JSON serializer,
-kwargs ``{"job": <schema.messages.ClassifyJob as JSON>}`` (a single positional argument, or the job's
-fields as kwargs, are accepted too). One task = several documents = all their pages in one ONNX batch.
+Message: task name ``docsort.run.v1``, sent by the ingest doors once they recorded the job's files,
+JSON serializer, kwargs ``{"job": <schema.messages.ClassifyJob as JSON>}`` whose every reference has
+its ``document_id`` (a single positional argument, or the job's fields as kwargs, are accepted too).
+One task = several files = all their pages in one ONNX batch.
 
 Faults: a transient one (database, broker, file system) is retried with exponential backoff up to
 ``max_retries`` times, then the job's unfinished documents are recorded as failed. A permanent one
@@ -27,14 +28,13 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from schema import db
 from schema.logs import configure_logging, get_logger
-from schema.messages import CLASSIFY_TASK, ClassifyJob
+from schema.messages import CALLBACK_TASK, CLASSIFY_TASK, RUN_TASK, ClassifyJob, job_from_task_args
 from worker import metrics
 from worker.celery_app import app
-from worker.jobs import CALLBACK_TASK
+from worker.context import WorkerContext
+from worker.delivery import celery_queue_sender
 from worker.poison import RedisDecodeGuard
-from worker.process import WorkerContext
 from worker.registry import ModelCache, ModelUnavailable
-from worker.route import celery_queue_sender
 from worker.runner import fail_job, run_job
 from worker.settings import get_worker_settings
 
@@ -65,7 +65,7 @@ def get_context() -> WorkerContext:
             settings=settings,
             sessions=db.make_sessionmaker(engine),
             models=ModelCache(settings),
-            sender=celery_queue_sender(),
+            sender=celery_queue_sender(app.send_task),
             send_callback=_send_callback,
             decode_guard=_decode_guard(),
         )
@@ -138,14 +138,6 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, TRANSIENT)
 
 
-def parse_job(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClassifyJob:
-    if args:
-        return ClassifyJob.model_validate(args[0])
-    if "job" in kwargs:
-        return ClassifyJob.model_validate(kwargs["job"])
-    return ClassifyJob.model_validate(kwargs)
-
-
 def _give_up(ctx: WorkerContext, job: ClassifyJob, reason: str) -> dict[str, Any]:
     metrics.error("job_failed")
     log.error("job.failed", job_id=job.job_id, reason=reason)
@@ -158,15 +150,21 @@ def _backoff(retries: int) -> float:
     return float(min(300.0, base * random.uniform(0.8, 1.2)))
 
 
-@app.task(name=CLASSIFY_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def classify(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    """Classify, record and route the documents of one job message."""
+@app.task(name=RUN_TASK, bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Classify, record and deliver the recorded files of one job message."""
     try:
-        job = parse_job(args, kwargs)
+        job = job_from_task_args(args, kwargs)
     except ValidationError as exc:
         metrics.error("invalid_message")
         log.error("job.invalid_message", task_id=self.request.id, error=str(exc)[:2000])
         return {"status": "invalid", "error": str(exc)[:2000]}
+    unrecorded = [ref.path for ref in job.documents if ref.document_id is None]
+    if unrecorded:
+        metrics.error("invalid_message")
+        error = f"{len(unrecorded)} file(s) not recorded by a door (send the job as {CLASSIFY_TASK})"
+        log.error("job.invalid_message", task_id=self.request.id, error=error)
+        return {"status": "invalid", "error": error}
     ctx = get_context()
     retries = int(self.request.retries or 0)
     try:

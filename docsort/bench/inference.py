@@ -18,6 +18,8 @@ from docsort.bench.docs import Section, num, percent, plain
 from docsort.bench.flops import count_flops
 from docsort.bench.machine import Machine
 from docsort.bench.timing import interleaved
+from trainer.tfsetup import import_tensorflow
+from worker.inference import CUDA, load_model
 
 SECTION = Section(
     name="inference",
@@ -62,15 +64,15 @@ the same with `--fp16` (the graph converted to FP16 with FP32 input and outputs;
 
 
 def _export(backbone: str, size: int, threads: int, fp16: bool, work: Path) -> tuple[Any, Path]:
-    from trainer.tfsetup import import_tensorflow
+    # The trainer's model building imports TensorFlow: only when this benchmark runs.
+    from trainer.backbones import build_classifier
+    from trainer.export import export_onnx
 
     import_tensorflow(threads or None, seed=0, deterministic=False)
     import keras
 
     if fp16:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    from trainer.backbones import build_classifier
-    from trainer.export import export_onnx
 
     clf = build_classifier(backbone, size, 2, "none")
     onnx_path = work / "export.onnx"
@@ -95,7 +97,6 @@ def run(
     fp16: bool = False,
     seed: int = 0,
 ) -> dict[str, Any]:
-    from worker.inference import CUDA, load_model
 
     threads = threads or machine.cores
     with tempfile.TemporaryDirectory(prefix="docsort-bench-") as tmp:

@@ -21,6 +21,8 @@ from docsort.bench.docs import Section, num, percent, plain
 from docsort.bench.machine import Machine
 from docsort.bench.timing import interleaved
 from schema.manifest import load_manifest, write_manifest
+from trainer.scoring import decode_for, sample_files, version_split
+from worker.inference import load_model
 
 SECTION = Section(
     name="int8",
@@ -52,7 +54,7 @@ validation split, never trained on) given the same label by both; accuracy is ag
 
 def _quantized_copies(version_dir: Path, data_dir: Path, work: Path, n_calib: int) -> tuple[Path, Path, Any]:
     """(FP32 folder, INT8 folder, quantization report) made from a copy of ``version_dir``."""
-    from trainer.quantize import quantize_version
+    from trainer.quantize import quantize_version  # needs onnx, of the `train` extra
 
     fp32_dir = work / "fp32"
     shutil.copytree(version_dir, fp32_dir)
@@ -69,7 +71,6 @@ def _quantized_copies(version_dir: Path, data_dir: Path, work: Path, n_calib: in
 
 
 def _held_out(version_dir: Path, data_dir: Path, limit: int) -> tuple[np.ndarray, np.ndarray]:
-    from trainer.scoring import decode_for, sample_files, version_split
 
     manifest = load_manifest(version_dir)
     _, val_files = version_split(manifest, data_dir)
@@ -92,7 +93,6 @@ def run(
     limit: int = 0,
     threads: int = 0,
 ) -> dict[str, Any]:
-    from worker.inference import load_model
 
     threads = threads or machine.cores
     images, labels = _held_out(version_dir, data_dir, limit)

@@ -37,6 +37,8 @@ from schema import db
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest
 from schema.tables import Document, Page, RoutingDecision
+from worker.decode import decode_file
+from worker.inference import load_model
 
 SECTION = Section(
     name="pipeline",
@@ -110,12 +112,10 @@ def _last_received(url: str) -> float:
 
 def bare_rates(model_dir: Path, files: list[Path], threads: int, batch: int = 32) -> dict[str, float]:
     """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
-    from worker.inference import load_model
-    from worker.pipeline import decode_document
 
     model = load_model(model_dir, "cpu", threads, batch)
     started = time.perf_counter()
-    inputs = [p.model_input for f in files for p in decode_document(f, model.manifest.input).pages]
+    inputs = [p.model_input for f in files for p in decode_file(f, model.manifest.input).pages]
     decode_s = time.perf_counter() - started
     stacked = np.stack(inputs)
     timed = interleaved({"ort": lambda: model.run(stacked)}, rounds=3, warmup=1, desc="bare ONNX Runtime")

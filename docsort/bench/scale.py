@@ -22,9 +22,9 @@ from docsort.bench.services import (
     fresh_database,
     unique_queue,
     wait_until,
-    worker_launcher,
     workers,
 )
+from ingest.sender import send_classify
 from schema.manifest import load_manifest
 
 SECTION = Section(
@@ -50,7 +50,7 @@ finished. Runs alternate 1, 2, 2, 1 …; medians. *Efficiency* = (two-process ra
 
 
 def _one_run(settings: dict[str, Any], files: list[Path], processes: int, work: Path, per_job: int) -> float:
-    send = worker_launcher().send_classify
+    send = send_classify
     queue = unique_queue(f"scale{processes}")
     with workers(settings, queue, work, processes):
         started = time.perf_counter()

@@ -1,18 +1,13 @@
 """The real pieces an end-to-end benchmark runs: a fresh database, worker processes, the watcher.
 
-Workers are started by the one launcher docsort has for real worker processes
-(``tests/support/worker_proc.py``), so these benchmarks run from a source checkout. Every database,
+Workers and the watcher are started by the one launcher docsort has for its own processes
+(:mod:`docsort.procs`). Every database,
 queue and folder is new for the run and removed (or left in the work folder) at the end; shared
 services are only used, never restarted or flushed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -25,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from docsort.bench.common import BenchError
+from docsort.procs import Child, clean_env, docsort_command, settings_env, start_worker
 from schema import db
 from schema.enums import DocumentState
 from schema.tables import Document
@@ -76,26 +72,11 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
     raise BenchError(f"{what}: not reached after {timeout:.0f} s")
 
 
-def worker_launcher() -> Any:
-    """``tests/support/worker_proc.py`` of this source checkout: docsort's launcher of real workers."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "tests" / "support" / "worker_proc.py").is_file():
-        raise BenchError(
-            "this benchmark starts real workers with tests/support/worker_proc.py: run it from a checkout"
-        )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from tests.support import worker_proc
-
-    return worker_proc
-
-
 @contextmanager
 def workers(settings: Mapping[str, Any], queue: str, log_dir: Path, processes: int) -> Iterator[Any]:
     """One ``docsort worker`` with ``processes`` pool processes, ready (model loaded and warm)."""
-    launcher = worker_launcher()
-    env = launcher.settings_env(dict(settings), concurrency=processes)
-    worker = launcher.start_worker(env, queue, log_dir / f"worker-{queue}.log", concurrency=processes)
+    env = settings_env(dict(settings), concurrency=processes)
+    worker = start_worker(env, queue, log_dir / f"worker-{queue}.log", concurrency=processes)
     try:
         worker.wait_for_log("inference.warm", timeout=120, count=processes)
         yield worker
@@ -114,31 +95,15 @@ def clean_queue(broker_url: str, queue: str) -> None:
 
 
 @contextmanager
-def watcher(settings: Mapping[str, Any], inbox: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def watcher(settings: Mapping[str, Any], inbox: Path, log_path: Path) -> Iterator[Child]:
     """``docsort watch INBOX`` in its own process, watching."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSORT_")}
-    env.update({f"DOCSORT_{k.upper()}": str(v) for k, v in settings.items() if v is not None})
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "docsort.cli", "watch", str(inbox)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    env = clean_env(settings_env(dict(settings)))
+    child = Child("watch", docsort_command("watch", str(inbox)), env, log_path.parent, log_path)
     try:
-        wait_until(lambda: "watching" in log_path.read_text(errors="replace"), 60, "the watcher started")
-        yield proc
+        child.wait_for_log("watching", timeout=60)
+        yield child
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        child.stop(grace=20)
 
 
 def unique_queue(kind: str) -> str:

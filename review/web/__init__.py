@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from review.web import auth, dashboard_page, item_page, queue_page
-from review.web.deps import csrf_protect
+from review.web.deps import check_form
 
-router = APIRouter(tags=["review"], dependencies=[Depends(csrf_protect)])
+router = APIRouter(tags=["review"], dependencies=[Depends(check_form)])
 for _module in (auth, queue_page, item_page, dashboard_page):
     router.include_router(_module.router)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from review.plots import PLOTS
 from review.stats import dashboard
 from review.timefmt import now_utc
 from review.web.deps import current_operator, db_session, render
@@ -21,7 +22,6 @@ def dashboard_page(
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
 ) -> Response:
-    from review.plots import PLOTS
 
     board = dashboard(session, now_utc(), hours)
     context = {"board": board, "hours": hours, "plots": list(PLOTS)}
@@ -35,7 +35,6 @@ def dashboard_plot(
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
 ) -> Response:
-    from review.plots import PLOTS
 
     draw = PLOTS.get(name)
     if draw is None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Depends, Request
+import fastapi
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
-from review.security import csrf_token, csrf_valid
+from review.security import csrf_token, csrf_valid, session_operator
 from review.settings import ReviewSettings
 from review.timefmt import age_text, as_utc, now_utc
+from schema.logs import escape_hidden
 from schema.tables import Operator
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -30,8 +33,11 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-OPERATOR_KEY = "operator_id"
+SESSION_KEY = "sid"
 CSRF_FIELD = "csrf_token"
+# Row ids are INTEGER columns: a larger number names nothing (and would overflow the database driver).
+MAX_ID = 2**31 - 1
+ItemId = Annotated[int, fastapi.Path(ge=1, le=MAX_ID, description="A prediction's id.")]
 
 
 class LoginRequired(Exception):
@@ -56,7 +62,19 @@ def _clock(value: datetime | None) -> str:
     return "–" if value is None else as_utc(value).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def visible_text(text: str) -> str:
+    """``text`` with control, format (bidi override, zero-width) and separator characters written as
+    ``[U+202E]``: a name shows what it is, not what it pretends (``invoice[U+202E]fdp.exe``)."""
+    return escape_hidden(text, lambda c: f"[U+{ord(c):04X}]", keep="\t\n\r")
+
+
+def _shown(value: Any) -> Any:
+    """Every ``{{ value }}`` of the templates: strings made visible; markup (``|e``, ``|tojson``) as is."""
+    return visible_text(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.finalize = _shown
 templates.env.filters["age"] = _age
 templates.env.filters["clock"] = _clock
 templates.env.filters["pct"] = lambda v: "–" if v is None else f"{float(v):.0%}"
@@ -85,20 +103,22 @@ def _next_url(request: Request) -> str:
 
 
 def current_operator(request: Request, session: Session = Depends(db_session)) -> Operator:
-    """The logged-in, active operator; :class:`LoginRequired` otherwise."""
-    operator_id = request.session.get(OPERATOR_KEY)
-    operator = session.get(Operator, operator_id) if isinstance(operator_id, int) else None
-    if operator is None or not operator.active:
-        request.session.pop(OPERATOR_KEY, None)
+    """The active operator of this request's live session; :class:`LoginRequired` otherwise."""
+    operator = session_operator(session, request.session.get(SESSION_KEY), now_utc())
+    if operator is None:
+        request.session.pop(SESSION_KEY, None)
         raise LoginRequired(_next_url(request))
     return operator
 
 
-async def csrf_protect(request: Request) -> None:
-    """Refuse any POST whose form lacks this session's CSRF token (every operator form carries one)."""
+async def check_form(request: Request) -> None:
+    """Refuse any POST whose form has a NUL character (400) or lacks this session's CSRF token (403)."""
     if request.method != "POST":
         return
     form = await request.form()
+    for key, value in form.multi_items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            raise HTTPException(status_code=400, detail="a form field holds a NUL character")
     if not csrf_valid(request.session, form.get(CSRF_FIELD)):
         raise CsrfRefused()
 

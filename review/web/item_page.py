@@ -15,7 +15,7 @@ from review.files import IMAGE_TYPES, review_file
 from review.items import load_item
 from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
-from review.web.deps import current_operator, db_session, render, safe_next, settings_of
+from review.web.deps import ItemId, current_operator, db_session, render, safe_next, settings_of
 from review.web.queue_page import queue_filters
 from schema.enums import ReviewAction
 from schema.tables import Operator
@@ -37,7 +37,7 @@ def _with_query(path: str, filters: QueueFilters) -> str:
 @router.get("/items/{prediction_id}")
 def item_page(
     request: Request,
-    prediction_id: int,
+    prediction_id: ItemId,
     filters: QueueFilters = Depends(queue_filters),
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
@@ -69,7 +69,7 @@ def item_page(
 @router.post("/items/{prediction_id}/decide")
 def decide_item(
     request: Request,
-    prediction_id: int,
+    prediction_id: ItemId,
     action: str = Form("decide"),
     label: str = Form(""),
     note: str = Form("", max_length=2000),
@@ -106,7 +106,7 @@ def decide_item(
 @router.post("/items/{prediction_id}/release")
 def release_item(
     request: Request,
-    prediction_id: int,
+    prediction_id: ItemId,
     next: str = Form("/queue"),
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
@@ -129,7 +129,7 @@ def _image(request: Request, session: Session, prediction_id: int, which: str) -
 @router.get("/items/{prediction_id}/page.png")
 def page_image(
     request: Request,
-    prediction_id: int,
+    prediction_id: ItemId,
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
 ) -> Response:
@@ -139,7 +139,7 @@ def page_image(
 @router.get("/items/{prediction_id}/cam.png")
 def cam_image(
     request: Request,
-    prediction_id: int,
+    prediction_id: ItemId,
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
 ) -> Response:

@@ -26,6 +26,11 @@ def run_migrations_online() -> None:
     assert url
     engine = make_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # Batch mode rebuilds a table to alter it: with foreign keys on, dropping the old table
+            # would cascade into the rows that reference it (outside a transaction, or it is ignored).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

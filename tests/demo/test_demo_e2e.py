@@ -12,8 +12,7 @@ import pytest
 import redis
 
 from docsort.demo_procs import free_port
-from tests.conftest import REDIS_URL
-from tests.demo.support import (
+from tests.support.demo import (
     demo_command,
     demo_env,
     marked_processes,
@@ -21,6 +20,7 @@ from tests.demo.support import (
     outcome_counts,
     prediction_workers,
 )
+from tests.support.services_env import REDIS_URL
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from docsort.demo_procs import Child, DemoError, forget_queue, redis_answers, start_private_redis
+from docsort.demo_procs import DemoError, forget_queue, redis_answers, start_private_redis
 from docsort.demo_report import FAILED_ROW, collect, review_threshold
 from docsort.demo_setup import DemoPaths, prepare_workdir
+from docsort.procs import Child, ProcessFailed
 from ingest.results import PageOutcome
 from tests.support.tiny_model import make_tiny_model
 
@@ -59,8 +60,8 @@ def test_child_stop_leaves_no_grandchild_behind(tmp_path: Path) -> None:
         "time.sleep(300)"
     )
     child = Child("parent", [sys.executable, "-c", script], dict(os.environ), tmp_path, tmp_path / "c.log")
-    child.wait_until(lambda: child.log_text().strip().isdigit(), 20, "printing its child's pid")
-    grandchild = int(child.log_text().strip())
+    child.wait_until(lambda: child.log().strip().isdigit(), 20, "printing its child's pid")
+    grandchild = int(child.log().strip())
     assert _alive(grandchild)
     child.stop(grace=2)
     deadline = time.monotonic() + 5
@@ -77,7 +78,7 @@ def test_child_that_exits_early_is_reported_with_its_log(tmp_path: Path) -> None
         tmp_path,
         tmp_path / "b.log",
     )
-    with pytest.raises(DemoError, match=r"(?s)broken exited before ready.*exit code 3.*no model"):
+    with pytest.raises(ProcessFailed, match=r"(?s)broken exited before .*exit code 3.*no model"):
         child.wait_for_log("never", timeout=20)
 
 

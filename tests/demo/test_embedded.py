@@ -16,7 +16,7 @@ from docsort.demo_embedded import EMBEDDED_BROKER_URL, EmbeddedBroker
 from docsort.demo_report import all_pages, collect
 from schema import db
 from schema.settings import DocsortSettings
-from tests.demo.support import prediction_workers
+from tests.support.demo import prediction_workers
 from tests.support.tiny_model import make_tiny_model
 from worker.registry import activate
 
@@ -34,7 +34,6 @@ def embedded_env(
     monkeypatch.setenv("DOCSORT_WATCH_SETTLE_SECONDS", "0.3")
     monkeypatch.setattr(worker.tasks, "_context", None)  # this test's settings, not an earlier test's
     worker.tasks._redis_at.cache_clear()
-    assert settings.models_dir is not None
     make_tiny_model(settings.models_dir)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with db.session_scope(sessions) as session:

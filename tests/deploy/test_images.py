@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.support import (
+from tests.support.deploy import (
     DEPLOY,
     ROOT,
     TENSORFLOW_NAMES,

@@ -9,7 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.deploy.support import K8S, env_names_in, load_yaml_documents, setting_env_names
+from tests.support.deploy import K8S, env_names_in, load_yaml_documents, setting_env_names
 
 KUSTOMIZATIONS = sorted(K8S.rglob("kustomization.yaml"))
 OVERLAYS = sorted(p.parent for p in K8S.glob("overlays/*/kustomization.yaml"))

@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 from schema.manifest import InputSpec
+from worker.decode import decode_file
 from worker.imaging import UnreadableImage
-from worker.pipeline import decode_document
 
 
 def main(path: str) -> None:
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     spec = InputSpec(height=224, width=224)
     try:
-        doc = decode_document(Path(path), spec)
+        doc = decode_file(Path(path), spec)
         pages, refused = len(doc.pages), None
     except UnreadableImage as exc:
         pages, refused = 0, exc.reason

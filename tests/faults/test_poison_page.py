@@ -18,7 +18,7 @@ from PIL import Image
 
 from schema.enums import DocumentState
 from schema.manifest import sha256_file
-from tests.faults.support import (
+from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
     finished_count,
@@ -46,7 +46,6 @@ def injected(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _error_area_note(ws: WorkerSettings, name: str) -> str:
-    assert ws.error_dir is not None
     notes = [p for p in ws.error_dir.glob("*.reason.txt") if p.name.startswith(Path(name).stem)]
     assert len(notes) == 1, sorted(p.name for p in ws.error_dir.iterdir())
     moved = notes[0].with_name(notes[0].name.removesuffix(".reason.txt"))

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from schema import db
-from tests.faults.services import PrivatePostgres, PrivateRedis
-from tests.faults.support import (
+from tests.support.faults import (
     OutboxWatch,
     assert_one_outcome_each,
     fault_settings,
@@ -23,6 +22,7 @@ from tests.faults.support import (
     wait_for,
     write_scan,
 )
+from tests.support.services import PrivatePostgres, PrivateRedis
 from tests.support.worker_proc import StartWorker, WorkerProcess, send_classify
 from worker.settings import WorkerSettings
 
@@ -75,7 +75,6 @@ def test_redis_killed_and_restarted_under_load_loses_no_job(
     queue = f"faults-{uuid.uuid4().hex[:8]}"
     first, later = _pages(tmp_path / "in", 36), _pages(tmp_path / "in", 9, start=36)
     worker = docsort_worker(ws, queue=queue)
-    assert ws.outbox_dir is not None
     with OutboxWatch(ws.outbox_dir) as outbox:
         _send(ws, queue, first)
         for restart in (1, 2):
@@ -103,7 +102,6 @@ def test_postgres_restarted_under_load_tasks_retry_and_nothing_is_lost(
     ws = fault_settings(tmp_path / "data", url, redis_url)
     paths = _pages(tmp_path / "in", 36)
     worker = docsort_worker(ws, queue=shared_queue)
-    assert ws.outbox_dir is not None
     with OutboxWatch(ws.outbox_dir) as outbox:
         _send(ws, shared_queue, paths)
         wait_for(lambda: finished_count(ws) >= 6, 120, "work before the restart", 0.05)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import RoutingDecision
-from tests.faults.support import (
+from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
     finished_count,
@@ -32,7 +32,6 @@ def test_unwritable_destination_records_the_failed_delivery_and_keeps_the_source
     routes = tmp_path / "routes.yaml"
     routes.write_text("classes:\n  dark: {folder: dark}\n  light: {folder: light}\n")
     ws = fault_settings(tmp_path / "data", pg_db_url, redis_url, routes_file=routes)
-    assert ws.outbox_dir is not None and ws.archive_dir is not None
     blocker = ws.outbox_dir / "dark"
     blocker.write_text("a file where the destination folder should be\n")  # root ignores permissions
     inbox = tmp_path / "in"

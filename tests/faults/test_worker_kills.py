@@ -14,7 +14,7 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document
-from tests.faults.support import (
+from tests.support.faults import (
     OutboxWatch,
     assert_one_outcome_each,
     fault_settings,
@@ -84,7 +84,6 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
     rng = random.Random(7)
     hit: set[int] = set()  # documents of jobs already interrupted once
     kills: list[str] = []
-    assert ws.outbox_dir is not None
     with OutboxWatch(ws.outbox_dir) as outbox:
         while len(kills) < KILLS:
             fresh = wait_for(
@@ -118,7 +117,6 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
     ]
     assert sorted(Path(p) for p in auto if p) == routed_files(ws), "outbox holds other files than routed"
     assert len(auto) == len(set(auto)) >= len(pages) // 2
-    assert ws.archive_dir is not None and ws.inbox_dir is not None
     archived = sorted(p.name for p in ws.archive_dir.iterdir())
     assert len(archived) == len(pages), archived  # each file archived once, under its stable name
     assert not any((tmp_path / "in").iterdir()), "a file was left in the inbox"

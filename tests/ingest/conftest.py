@@ -8,10 +8,10 @@ import pytest
 import redis
 
 from ingest.intake import Intake
-from ingest.sender import CelerySender
 from ingest.settings import IngestSettings, get_ingest_settings
 from schema import db
 from schema.settings import DocsortSettings
+from tests.support.intake import _clean_queue, close_intake, make_intake
 from tests.support.worker_proc import docsort_worker  # noqa: F401  (the fixture, for this suite)
 
 
@@ -20,10 +20,6 @@ def rclient(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-def _clean_queue(client: redis.Redis, queue: str) -> None:
-    client.delete(queue, f"_kombu.binding.{queue}", f"{queue}.unacked", f"{queue}.unacked_index")
 
 
 @pytest.fixture
@@ -56,34 +52,8 @@ def any_ingest_settings(
     return get_ingest_settings()
 
 
-def make_intake(settings: IngestSettings) -> Intake:
-    sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
-    return Intake(settings, sessions, CelerySender(settings.broker_url, settings.job_queue))
-
-
 @pytest.fixture
 def intake(any_ingest_settings: IngestSettings) -> Iterator[Intake]:
     made = make_intake(any_ingest_settings)
     yield made
     close_intake(made)
-
-
-def close_intake(made: Intake) -> None:
-    made.sessions.kw["bind"].dispose()
-    if isinstance(made.sender, CelerySender):
-        made.sender.close()
-
-
-def activate_tiny_model(settings: IngestSettings) -> None:
-    """The tiny test model (dark/light) written into the models folder and made the active version."""
-    from tests.support.tiny_model import make_tiny_model
-    from worker.registry import activate
-
-    assert settings.models_dir is not None
-    make_tiny_model(settings.models_dir)
-    engine = db.make_engine(settings.database_url)
-    try:
-        with db.session_scope(db.make_sessionmaker(engine)) as session:
-            activate(session, settings.models_dir, "tiny", "1")
-    finally:
-        engine.dispose()

@@ -16,12 +16,12 @@ import redis
 import uvicorn
 from sqlalchemy import func, select
 
+from docsort.serve import create_app
 from ingest.api_keys import create_client, revoke_client
 from ingest.settings import IngestSettings, get_ingest_settings
-from docsort.serve import create_app
 from schema import db
 from schema.tables import ApiClient, Document, SubmissionJob
-from tests.ingest.support import png_bytes, queued_document_ids
+from tests.support.ingest import png_bytes, queued_document_ids
 
 LIMIT = 64 * 1024
 MAX_FILES = 4

@@ -12,7 +12,7 @@ from ingest.settings import IngestSettings
 from ingest.signing import callback_secret
 from schema import db
 from schema.tables import ApiClient
-from tests.ingest.support import DOCSORT, docsort_env
+from tests.support.ingest import DOCSORT, docsort_env
 
 KEY_RE = re.compile(r"^(dsk_[0-9a-f]{8}_[A-Za-z0-9_-]{43})$", re.M)
 

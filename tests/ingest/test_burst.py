@@ -19,8 +19,8 @@ from schema import db
 from schema.db import session_scope
 from schema.enums import DocumentState
 from schema.tables import Document, Page, Prediction, Receipt
-from tests.ingest.conftest import activate_tiny_model
-from tests.ingest.support import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
+from tests.support.ingest import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
+from tests.support.intake import activate_tiny_model
 from tests.support.worker_proc import StartWorker
 
 N = 1000

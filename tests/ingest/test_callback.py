@@ -21,8 +21,8 @@ from ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body, verify_
 from ingest.staging import stage_copy
 from schema.db import session_scope
 from schema.tables import SubmissionJob
-from tests.ingest.conftest import activate_tiny_model, close_intake, make_intake
-from tests.ingest.support import png_bytes, wait_until
+from tests.support.ingest import png_bytes, wait_until
+from tests.support.intake import activate_tiny_model, close_intake, make_intake
 from tests.support.worker_proc import StartWorker
 
 

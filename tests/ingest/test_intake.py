@@ -9,13 +9,13 @@ import redis
 from sqlalchemy import func, select
 
 from ingest.intake import Intake
-from ingest.sender import CALLBACK_TASK
 from ingest.staging import stage_copy
 from schema.db import session_scope
 from schema.enums import DocumentState, JobState
+from schema.messages import CALLBACK_TASK, RUN_TASK, job_from_task_args
 from schema.tables import Document, Receipt, SubmissionJob
-from tests.ingest.conftest import close_intake, make_intake
-from tests.ingest.support import png_bytes, queued_document_ids, raw_messages
+from tests.support.ingest import png_bytes, queued_document_ids, raw_messages
+from tests.support.intake import close_intake, make_intake
 
 
 def _file(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -110,11 +110,9 @@ def test_job_of_duplicates_only_is_done_at_once_and_its_callback_is_queued(
         assert job.callback_state is not None  # marked queued: the worker will not queue it again
 
 
-def test_classify_message_carries_ids_paths_and_on_done_as_the_worker_reads_them(
+def test_job_message_carries_ids_paths_and_on_done_as_the_worker_reads_them(
     intake: Intake, tmp_path: Path, rclient: redis.Redis
 ) -> None:
-    from worker.tasks import parse_job
-
     staged = [
         stage_copy(_file(tmp_path, f"m{i}.png", png_bytes(10 + i)), intake.area("submit")) for i in range(3)
     ]
@@ -123,7 +121,8 @@ def test_classify_message_carries_ids_paths_and_on_done_as_the_worker_reads_them
     assert len(messages) == 1
     envelope = messages[0]["envelope"]
     assert envelope["content-type"] == "application/json"
-    job = parse_job(tuple(messages[0]["args"]), messages[0]["kwargs"])
+    assert messages[0]["task"] == RUN_TASK
+    job = job_from_task_args(tuple(messages[0]["args"]), messages[0]["kwargs"])
     assert job.job_id == result.job_id and job.on_done == "archive"
     assert [d.path for d in job.documents] == [str(s.path) for s in staged]
     assert all(Path(d.path).is_file() and d.source == "submit" for d in job.documents)

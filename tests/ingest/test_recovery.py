@@ -17,8 +17,8 @@ from ingest.staging import stage_copy, staged_destination
 from schema.db import session_scope
 from schema.enums import DocumentState
 from schema.tables import Document, Receipt
-from tests.ingest.conftest import close_intake, make_intake
-from tests.ingest.support import png_bytes, queued_document_ids
+from tests.support.ingest import png_bytes, queued_document_ids
+from tests.support.intake import close_intake, make_intake
 
 
 @pytest.fixture

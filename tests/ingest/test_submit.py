@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from ingest.settings import IngestSettings
 from schema import db
 from schema.tables import Document, Page, Prediction, SubmissionJob
-from tests.ingest.conftest import activate_tiny_model
-from tests.ingest.support import DOCSORT, docsort_env, png_bytes, queued_document_ids
+from tests.support.ingest import DOCSORT, docsort_env, png_bytes, queued_document_ids
+from tests.support.intake import activate_tiny_model
 from tests.support.worker_proc import StartWorker
 
 FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
@@ -83,7 +83,6 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
     ingest_settings: IngestSettings, docsort_worker: StartWorker, tmp_path: Path
 ) -> None:
     activate_tiny_model(ingest_settings)
-    assert ingest_settings.models_dir is not None
     folder = _batch(tmp_path)
     docsort_worker(ingest_settings, queue=ingest_settings.job_queue)
     submitted = _run("submit", str(folder), "--wait", "--json", "--timeout", "90")

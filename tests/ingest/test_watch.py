@@ -18,7 +18,7 @@ from ingest.settings import IngestSettings
 from schema import db
 from schema.db import session_scope
 from schema.tables import Document, Receipt
-from tests.ingest.support import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
+from tests.support.ingest import docsort_env, png_bytes, queued_document_ids, start_docsort, stop, wait_until
 
 Start = Callable[..., subprocess.Popen[bytes]]
 

@@ -11,8 +11,8 @@ from review.errors import OperatorError
 from review.security import create_operator
 from review.settings import ReviewSettings
 from schema.tables import Operator, Review
-from tests.review.conftest import csrf_of, login
-from tests.review.factory import PASSWORD, make_item, make_operator
+from tests.support.review import csrf_of, login
+from tests.support.review_items import PASSWORD, make_item, make_operator
 
 PAGES = [
     "/",

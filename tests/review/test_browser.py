@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.settings import ReviewSettings
 from schema.enums import DecisionOrigin, ReviewAction
 from schema.tables import Review, ReviewClaim, RoutingDecision
-from tests.review.conftest import LiveServer
-from tests.review.factory import PASSWORD, make_item, make_operator
-from tests.review.screens import seed_busy_day
+from tests.support.review import LiveServer
+from tests.support.review_items import PASSWORD, make_item, make_operator
+from tests.support.screens import seed_busy_day
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"

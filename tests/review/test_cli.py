@@ -19,7 +19,7 @@ from review.security import verify_password
 from review.settings import ReviewSettings
 from schema.enums import ReviewAction
 from schema.tables import Operator, Prediction, Review
-from tests.review.factory import Item, make_item, make_operator
+from tests.support.review_items import Item, make_item, make_operator
 from trainer.data import scan_folder
 
 

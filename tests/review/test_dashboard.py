@@ -13,8 +13,8 @@ from review.settings import ReviewSettings
 from review.stats import dashboard
 from schema.enums import ReviewAction
 from schema.tables import ModelVersion, Review
-from tests.review.conftest import login, sessions_for
-from tests.review.factory import make_auto, make_item, make_operator
+from tests.support.review import login, sessions_for
+from tests.support.review_items import make_auto, make_item, make_operator
 
 
 def _history(s: Session, settings: ReviewSettings, now: datetime) -> None:

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.app import create_app
-from review.decisions import decide, route_reviewed_default
-from review.errors import AlreadyDecided, ItemTaken
+from review.decisions import decide, deliver_reviewed
+from review.errors import AlreadyDecided, ItemNotFound, ItemTaken
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
-from schema.tables import Review, ReviewClaim, RoutingDecision
-from tests.review.conftest import LiveServer, login, sessions_for
-from tests.review.factory import Item, make_item, make_operator
+from schema.tables import Document, Review, ReviewClaim, RoutingDecision
+from tests.support.review import LiveServer, login, sessions_for
+from tests.support.review_items import Item, make_item, make_operator
 
 
 def operator_decisions(s: Session, prediction_id: int) -> list[RoutingDecision]:
@@ -185,7 +185,7 @@ def test_decision_waiting_on_an_uncommitted_one_is_refused(any_rsettings: Review
     def slow_route(session: Session, settings: object, prediction_id: int, label: str | None) -> object:
         routing.set()
         assert go_on.wait(20)
-        return route_reviewed_default(session, any_rsettings, prediction_id, label)
+        return deliver_reviewed(session, any_rsettings, prediction_id, label)
 
     outcomes: dict[str, object] = {}
 
@@ -208,7 +208,7 @@ def test_decision_waiting_on_an_uncommitted_one_is_refused(any_rsettings: Review
     first = threading.Thread(target=run, args=("alice", alice, "letter", slow_route))
     first.start()
     assert routing.wait(20)  # Alice's review row is flushed and she is routing
-    second = threading.Thread(target=run, args=("bob", bob, "form", route_reviewed_default))
+    second = threading.Thread(target=run, args=("bob", bob, "form", deliver_reviewed))
     second.start()
     second.join(0.5)
     assert second.is_alive(), "the second decision must wait for the first to finish"
@@ -285,3 +285,39 @@ def test_decide_refuses_a_live_claim_of_another_operator(rsettings: ReviewSettin
             now=later,
         )
         assert outcome.action == ReviewAction.relabel and outcome.duration_ms is None
+
+
+def test_deliver_reviewed_delivers_once_with_operator_origin_from_the_review_image(
+    sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    with sessions() as s:
+        item = make_item(s, rsettings, label="invoice")
+        document = s.get(Document, item.document_id)
+        assert document is not None and document.stored_path
+        Path(document.stored_path).unlink()  # the file went on: the review image is delivered
+    with sessions() as s:
+        first = deliver_reviewed(s, rsettings, item.prediction_id, "letter")
+        s.commit()
+        second = deliver_reviewed(s, rsettings, item.prediction_id, "letter")
+        assert first.id == second.id and first.applied_at is not None
+        assert (first.origin, first.kind) == (DecisionOrigin.operator, DecisionKind.auto)
+        assert first.label == "letter"
+        assert "letter" in Path(first.destination or "").parts and Path(first.destination or "").is_file()
+    assert len(routed_files(rsettings.dir("outbox"))) == 1
+
+
+def test_deliver_reviewed_rejected_page_goes_to_the_rejected_destination(
+    sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    with sessions() as s:
+        item = make_item(s, rsettings)
+        decision = deliver_reviewed(s, rsettings, item.prediction_id, None)
+        assert decision.kind == DecisionKind.failed and decision.rule == "rejected"
+        assert "_rejected" in Path(decision.destination or "").parts
+
+
+def test_deliver_reviewed_of_an_unknown_page_is_refused(
+    sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    with sessions() as s, pytest.raises(ItemNotFound):
+        deliver_reviewed(s, rsettings, 999_999, "letter")

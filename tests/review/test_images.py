@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.files import review_file
 from review.settings import ReviewSettings
 from schema.tables import Page, RoutingDecision
-from tests.review.conftest import login
-from tests.review.factory import make_item, make_operator
+from tests.support.review import login
+from tests.support.review_items import make_item, make_operator
 
 
 def test_page_and_cam_images_are_served_to_a_logged_in_operator(

@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from review.claims import claim, current_claim, release
 from review.queue import QueueFilters, list_pending, neighbours, open_ids, summarize
 from review.settings import ReviewSettings
-from tests.review.conftest import login
-from tests.review.factory import make_item, make_operator
+from tests.support.review import login
+from tests.support.review_items import make_item, make_operator
 
 ROW_IDS = re.compile(r'<tr data-href="/items/(\d+)')
 

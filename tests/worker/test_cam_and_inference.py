@@ -10,8 +10,9 @@ from schema.errors import ModelIncompatible
 from schema.manifest import InputSpec
 from tests.support.tiny_model import make_tiny_model
 from worker.cam import content_box, heatmap_for_page, overlay_image, preview
+from worker.decode import decode_file
+from worker.infer import infer
 from worker.inference import CPU, CUDA, apply_temperature, choose_providers, load_model
-from worker.pipeline import decode_document, infer
 
 
 def test_letterbox_content_box_matches_the_resize() -> None:
@@ -61,7 +62,7 @@ def test_pages_of_several_documents_run_as_one_batch(tmp_path: Path) -> None:
         Image.new("RGB", (40, 60), colour).save(tmp_path / name)
     pages = [Image.new("RGB", (40, 60), c) for c in ("white", "black", "white")]
     pages[0].save(tmp_path / "c.tif", save_all=True, append_images=pages[1:])
-    docs = [decode_document(tmp_path / n, model.manifest.input) for n in ("a.png", "b.png", "c.tif")]
+    docs = [decode_file(tmp_path / n, model.manifest.input) for n in ("a.png", "b.png", "c.tif")]
     scores = infer(model, docs)
     labels = [[model.manifest.class_names[int(s.probs.argmax())] for s in doc] for doc in scores]
     assert labels == [["dark"], ["light"], ["light", "dark", "light"]]

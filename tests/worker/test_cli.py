@@ -11,8 +11,8 @@ from pathlib import Path
 from PIL import Image
 
 from tests.support.tiny_model import make_tiny_model
+from tests.support.worker import write_page
 from tests.support.worker_proc import settings_env
-from tests.worker.conftest import write_page
 from worker.settings import WorkerSettings
 
 

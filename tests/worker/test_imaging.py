@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.worker.corpus import Case, bad_files, good_files
+from tests.support.corpus import Case, bad_files, good_files
 from worker.imaging import PDF_MAX_SIDE, UnreadableImage, decode_pages, iter_pages, to_rgb
 
 GOOD = good_files()

@@ -11,9 +11,10 @@ from schema.enums import DecisionKind, DocumentState, JobState
 from schema.manifest import sha256_file
 from schema.messages import ClassifyJob, DocumentRef
 from schema.tables import Document, Page, Receipt, RoutingDecision, SubmissionJob
-from tests.worker.conftest import Sent, files_under, write_page
+from tests.support.jobs import run_admitted
+from tests.support.worker import Sent, files_under, write_page
+from worker.context import WorkerContext
 from worker.jobs import refresh_job
-from worker.process import WorkerContext
 from worker.runner import run_job
 
 
@@ -22,7 +23,7 @@ def _make_job(ctx: WorkerContext, n_documents: int, callback: str | None = "http
     with ctx.sessions.begin() as s:
         s.add(
             SubmissionJob(
-                id=job_id, source="api", submitted_by="t", n_documents=n_documents, callback_url=callback
+                id=job_id, source="celery", submitted_by="t", n_documents=n_documents, callback_url=callback
             )
         )
     return job_id
@@ -42,24 +43,24 @@ def test_job_counts_pages_and_sends_callback_once_when_done(
     paths = [write_page(tmp_path / f"{i}.png", g) for i, g in enumerate((0, 128))] + [tmp_path / "empty.png"]
     (tmp_path / "empty.png").write_bytes(b"")
     job = ClassifyJob(job_id=job_id, documents=[DocumentRef(path=str(p)) for p in paths])
-    run_job(ctx, job)
+    run_admitted(ctx, job)
     row = _job_row(ctx, job_id)
     assert (row.state, row.n_pages, row.n_auto, row.n_review, row.n_failed) == (JobState.done, 2, 1, 1, 1)
     assert row.finished_at is not None and row.callback_state == "pending"
     assert sent.callbacks == [job_id]
-    run_job(ctx, job)  # redelivered: nothing new, and no second callback
+    run_admitted(ctx, job)  # redelivered: nothing new, and no second callback
     assert sent.callbacks == [job_id]
 
 
 def test_job_waits_for_all_its_documents(ctx: WorkerContext, sent: Sent, tmp_path: Path) -> None:
     job_id = _make_job(ctx, 2)
     first = ClassifyJob(job_id=job_id, documents=[DocumentRef(path=str(write_page(tmp_path / "a.png", 0)))])
-    run_job(ctx, first)
+    run_admitted(ctx, first)
     assert _job_row(ctx, job_id).state == JobState.running and sent.callbacks == []
     second = ClassifyJob(
         job_id=job_id, documents=[DocumentRef(path=str(write_page(tmp_path / "b.png", 255)))]
     )
-    run_job(ctx, second)
+    run_admitted(ctx, second)
     row = _job_row(ctx, job_id)
     assert row.state == JobState.done and row.n_auto == 2 and sent.callbacks == [job_id]
     with ctx.sessions() as s:
@@ -84,8 +85,8 @@ def test_same_content_later_is_a_duplicate_not_classified_again(ctx: WorkerConte
     first = write_page(tmp_path / "a.png", 0)
     copy = tmp_path / "copy-of-a.png"
     copy.write_bytes(first.read_bytes())
-    run_job(ctx, ClassifyJob(documents=[DocumentRef(path=str(first))], on_done="keep"))
-    outcome = run_job(ctx, ClassifyJob(documents=[DocumentRef(path=str(copy))], on_done="delete"))
+    run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(first))], on_done="keep"))
+    outcome = run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(copy))], on_done="delete"))
     assert outcome.already_done == 1 and outcome.pages == 0
     assert not copy.exists() and first.exists()  # on_done applies to the copy; the record keeps the first
     with ctx.sessions() as s:
@@ -98,7 +99,7 @@ def test_same_content_later_is_a_duplicate_not_classified_again(ctx: WorkerConte
 
 def test_missing_file_is_recorded_failed_with_reason(ctx: WorkerContext, tmp_path: Path) -> None:
     missing = tmp_path / "gone.png"
-    run_job(ctx, ClassifyJob(documents=[DocumentRef(path=str(missing))]))
+    run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(missing))]))
     with ctx.sessions() as s:
         (doc,) = s.scalars(select(Document)).all()
         (decision,) = s.scalars(select(RoutingDecision)).all()
@@ -112,7 +113,7 @@ def test_missing_file_is_recorded_failed_with_reason(ctx: WorkerContext, tmp_pat
 def test_failed_file_moves_to_error_area_even_when_kept(ctx: WorkerContext, tmp_path: Path) -> None:
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
-    run_job(ctx, ClassifyJob(documents=[DocumentRef(path=str(bad))], on_done="keep"))
+    run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(bad))], on_done="keep"))
     assert not bad.exists()
     moved = files_under(ctx.settings.error_dir)
     assert [p.suffix for p in moved] == [".png", ".txt"]

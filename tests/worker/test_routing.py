@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.routing import Destination, RouteItem, RoutingError, RoutingRules, deliver, render_folder
+from worker.delivery import RouteItem, send_item
+from worker.routing import Destination, RoutingError, RoutingRules, render_folder
 
 WHEN = datetime(2026, 3, 9, tzinfo=UTC)
 
@@ -25,7 +26,7 @@ def _item(tmp_path: Path, label: str | None = "invoice", filename: str = "scan 0
 
 
 def test_folder_template_renders_label_and_date(tmp_path: Path) -> None:
-    out = deliver(_item(tmp_path), Destination(folder="{label}/{date:%Y-%m}"), tmp_path / "out", when=WHEN)
+    out = send_item(_item(tmp_path), Destination(folder="{label}/{date:%Y-%m}"), tmp_path / "out", when=WHEN)
     assert Path(out) == (tmp_path / "out" / "invoice" / "2026-03" / f"scan 01-{'ab' * 5}.png").resolve()
     assert Path(out).read_bytes() == b"page-bytes"
 
@@ -33,7 +34,7 @@ def test_folder_template_renders_label_and_date(tmp_path: Path) -> None:
 @pytest.mark.parametrize("label", ["../../etc", "/etc/passwd", "..", "a/../../b", "\x00evil", "..\\..\\x"])
 def test_destination_never_leaves_its_root(tmp_path: Path, label: str) -> None:
     root = tmp_path / "out"
-    out = Path(deliver(_item(tmp_path, label=label), Destination(folder="{label}"), root, when=WHEN))
+    out = Path(send_item(_item(tmp_path, label=label), Destination(folder="{label}"), root, when=WHEN))
     assert out.is_relative_to(root.resolve())
 
 
@@ -45,15 +46,15 @@ def test_template_that_climbs_out_is_refused(tmp_path: Path) -> None:
 def test_hostile_file_name_stays_inside(tmp_path: Path) -> None:
     root = tmp_path / "out"
     out = Path(
-        deliver(_item(tmp_path, filename="../../../x.png"), Destination(folder="{label}"), root, when=WHEN)
+        send_item(_item(tmp_path, filename="../../../x.png"), Destination(folder="{label}"), root, when=WHEN)
     )
     assert out.parent == (root / "invoice").resolve()
 
 
 def test_delivering_twice_leaves_one_file(tmp_path: Path) -> None:
     root = tmp_path / "out"
-    first = deliver(_item(tmp_path), Destination(folder="{label}"), root, when=WHEN)
-    second = deliver(_item(tmp_path), Destination(folder="{label}"), root, when=WHEN)
+    first = send_item(_item(tmp_path), Destination(folder="{label}"), root, when=WHEN)
+    second = send_item(_item(tmp_path), Destination(folder="{label}"), root, when=WHEN)
     assert first == second
     assert len(list((root / "invoice").iterdir())) == 1
 
@@ -78,11 +79,11 @@ def test_invalid_rules_name_the_file(tmp_path: Path) -> None:
 
 def test_queue_destination_hands_the_payload_over(tmp_path: Path) -> None:
     sent: list[tuple[str, dict[str, object]]] = []
-    where = deliver(
+    where = send_item(
         _item(tmp_path),
         Destination(queue="letters"),
         tmp_path,
-        send_to_queue=lambda q, p: sent.append((q, p)),
+        sender=lambda q, p: sent.append((q, p)),
     )
     assert where == "queue:letters"
     assert sent[0][0] == "letters" and sent[0][1]["label"] == "invoice"
@@ -93,4 +94,4 @@ def test_unwritable_destination_raises_routing_error(tmp_path: Path) -> None:
     root.mkdir()
     (root / "invoice").write_text("a file where a folder should be")
     with pytest.raises(RoutingError, match="cannot write"):
-        deliver(_item(tmp_path), Destination(folder="{label}/x"), root, when=WHEN)
+        send_item(_item(tmp_path), Destination(folder="{label}/x"), root, when=WHEN)

@@ -1,4 +1,4 @@
-"""The pipeline against a real database, with no broker: run_job and route_reviewed."""
+"""The job runner against a real database, with no broker."""
 
 from __future__ import annotations
 
@@ -7,20 +7,18 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 import redis
+from celery import Celery
 from PIL import Image
 from sqlalchemy import func, select
 
-from schema.enums import DecisionKind, DecisionOrigin, DocumentState
-from schema.messages import ClassifyJob, DocumentRef
+from schema.enums import DecisionKind, DocumentState
+from schema.messages import ROUTED_TASK, ClassifyJob, DocumentRef
 from schema.tables import Document, Page, Prediction, RoutingDecision
-from tests.worker.conftest import make_context, write_page
-from worker.pipeline import ReviewRoutingError, route_reviewed
-from worker.process import WorkerContext
-from worker.route import celery_queue_sender
-from worker.routing import ROUTED_TASK
-from worker.runner import run_job
+from tests.support.jobs import run_admitted
+from tests.support.worker import make_context, write_page
+from worker.context import WorkerContext
+from worker.delivery import celery_queue_sender
 from worker.settings import WorkerSettings
 
 
@@ -36,7 +34,7 @@ def _count(ctx: WorkerContext, model: type) -> int:
 def test_pages_become_rows_and_routed_files(ctx: WorkerContext, tmp_path: Path) -> None:
     dark = write_page(tmp_path / "dark.png", 0)
     light = write_page(tmp_path / "light.jpg", 255)
-    outcome = run_job(ctx, _job(dark, light))
+    outcome = run_admitted(ctx, _job(dark, light))
     assert (outcome.pages, outcome.auto, outcome.review, outcome.failed) == (2, 2, 0, 0)
     outbox = ctx.settings.outbox_dir
     assert outbox is not None
@@ -53,7 +51,7 @@ def test_review_page_gets_image_and_cam_overlay_that_differs_from_page(
     ctx: WorkerContext, tmp_path: Path
 ) -> None:
     grey = write_page(tmp_path / "grey.png", 128, size=(400, 300))
-    outcome = run_job(ctx, _job(grey))
+    outcome = run_admitted(ctx, _job(grey))
     assert outcome.review == 1
     with ctx.sessions() as s:
         page = s.scalars(select(Page)).one()
@@ -69,51 +67,14 @@ def test_review_page_gets_image_and_cam_overlay_that_differs_from_page(
 
 def test_running_a_job_twice_records_and_routes_once(ctx: WorkerContext, tmp_path: Path) -> None:
     pages = [write_page(tmp_path / f"p{i}.png", g) for i, g in enumerate((0, 255, 128))]
-    run_job(ctx, _job(*pages))
+    run_admitted(ctx, _job(*pages))
     counts = [_count(ctx, m) for m in (Document, Page, Prediction, RoutingDecision)]
-    again = run_job(ctx, _job(*pages))
+    again = run_admitted(ctx, _job(*pages))
     assert again.already_done == 3 and again.pages == 0
     assert [_count(ctx, m) for m in (Document, Page, Prediction, RoutingDecision)] == counts == [3, 3, 3, 3]
     outbox = ctx.settings.outbox_dir
     assert outbox is not None
     assert len([p for p in outbox.rglob("*") if p.is_file()]) == 2
-
-
-def test_route_reviewed_routes_once_with_operator_origin(ctx: WorkerContext, tmp_path: Path) -> None:
-    grey = write_page(tmp_path / "grey.png", 128)
-    run_job(ctx, _job(grey, on_done="delete"))
-    assert not grey.exists()
-    with ctx.sessions() as s:
-        prediction = s.scalars(select(Prediction)).one()
-        first = route_reviewed(s, ctx.settings, prediction.id, "dark")
-        s.commit()
-        second = route_reviewed(s, ctx.settings, prediction.id, "dark")
-        assert first.id == second.id
-        assert first.origin == DecisionOrigin.operator and first.kind == DecisionKind.auto
-        assert first.label == "dark" and Path(first.destination or "").is_file()
-        assert "dark" in Path(first.destination or "").parts
-    outbox = ctx.settings.outbox_dir
-    assert outbox is not None
-    assert len([p for p in outbox.rglob("*") if p.is_file()]) == 1
-
-
-def test_route_reviewed_rejected_goes_to_rejected_destination(ctx: WorkerContext, tmp_path: Path) -> None:
-    run_job(ctx, _job(write_page(tmp_path / "grey.png", 128)))
-    with ctx.sessions() as s:
-        prediction = s.scalars(select(Prediction)).one()
-        decision = route_reviewed(s, ctx.settings, prediction.id, None)
-        assert decision.kind == DecisionKind.failed and decision.rule == "rejected"
-        assert "_rejected" in Path(decision.destination or "").parts
-
-
-def test_route_reviewed_refuses_unknown_label_and_prediction(ctx: WorkerContext, tmp_path: Path) -> None:
-    run_job(ctx, _job(write_page(tmp_path / "grey.png", 128)))
-    with ctx.sessions() as s:
-        prediction = s.scalars(select(Prediction)).one()
-        with pytest.raises(ReviewRoutingError, match="not a class"):
-            route_reviewed(s, ctx.settings, prediction.id, "invoice")
-        with pytest.raises(ReviewRoutingError, match="does not exist"):
-            route_reviewed(s, ctx.settings, 999_999, "dark")
 
 
 def test_queue_destination_sends_a_json_task_with_a_lasting_path(
@@ -123,10 +84,10 @@ def test_queue_destination_sends_a_json_task_with_a_lasting_path(
     rules.write_text(f"classes:\n  dark: {{queue: {unique_queue}}}\n")
     ws = worker_settings.model_copy(update={"routes_file": rules, "broker_url": redis_url})
     ctx = make_context(ws)
-    ctx.sender = celery_queue_sender()
+    ctx.sender = celery_queue_sender(Celery(broker=redis_url, set_as_current=False).send_task)
     client = redis.Redis.from_url(redis_url)
     try:
-        run_job(ctx, _job(write_page(tmp_path / "dark.png", 0), on_done="delete"))
+        run_admitted(ctx, _job(write_page(tmp_path / "dark.png", 0), on_done="delete"))
         (raw,) = client.lrange(unique_queue, 0, -1)
     finally:
         client.delete(unique_queue)
@@ -143,7 +104,7 @@ def test_queue_destination_sends_a_json_task_with_a_lasting_path(
 def test_only_review_pages_of_a_multi_page_file_get_review_images(ctx: WorkerContext, tmp_path: Path) -> None:
     pages = [Image.new("RGB", (60, 80), (v, v, v)) for v in (0, 128, 255)]
     pages[0].save(tmp_path / "three.tif", save_all=True, append_images=pages[1:])
-    outcome = run_job(ctx, _job(tmp_path / "three.tif"))
+    outcome = run_admitted(ctx, _job(tmp_path / "three.tif"))
     assert (outcome.auto, outcome.review) == (2, 1)
     with ctx.sessions() as s:
         rows = s.scalars(select(Page).order_by(Page.page_number)).all()

@@ -1,8 +1,9 @@
 """A worker killed with SIGKILL in the middle of a batch loses nothing once a worker runs again.
 
 The batch is interrupted at a known point: its `dark` pages go to a webhook served by the test, which
-holds the second delivery until the worker has been killed. At that moment the first documents are
-recorded, delivered and archived, the third is recorded but not delivered, the rest not recorded.
+holds the second delivery until the worker has been killed. At that moment every page of the job is
+recorded (the runner records a job's files before it delivers them), the first dark page is delivered,
+the second is in flight and the rest wait.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from sqlalchemy import select
 from schema import db
 from schema.enums import DocumentState
 from schema.tables import Document
+from tests.support.worker import count_rows, files_under, write_page
 from tests.support.worker_proc import StartWorker, WorkerProcess, docsort_worker, send_classify
-from tests.worker.conftest import count_rows, files_under, write_page
 from worker.settings import WorkerSettings
 
 __all__ = ["docsort_worker"]
@@ -93,7 +94,7 @@ def _send_and_kill(
         (child,) = worker.children()
         os.kill(child, signal.SIGKILL)
     assert count_rows(ws)["documents"] == N_DOCS
-    assert count_rows(ws)["pages"] == 3  # recorded so far: documents 1 to 3
+    assert count_rows(ws)["pages"] == N_DOCS  # recorded, not all delivered
     hook.release.set()
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from schema import db
 from schema.tables import Document, Prediction
 from tests.support.tiny_model import make_tiny_model
+from tests.support.worker import write_page
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify, settings_env
-from tests.worker.conftest import write_page
 from worker.settings import WorkerSettings
 
 __all__ = ["docsort_worker"]
@@ -54,7 +54,6 @@ def test_activation_switches_a_running_worker_without_restart(
     worker.wait_for_log("job.processed")
     assert _version_of(ws, "one.png") == "1"
 
-    assert ws.models_dir is not None
     make_tiny_model(ws.models_dir, version="2", sharpness=4.0)
     out = _docsort(ws, "models", "activate", "tiny", "2")
     assert out.returncode == 0, out.stderr

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from docsort.cli import app
@@ -16,7 +17,7 @@ from schema.settings import DocsortSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-PACKAGES = ("schema", "worker", "review", "trainer", "docsort")
+PACKAGES = ("schema", "worker", "ingest", "review", "trainer", "docsort")
 SUBCLASS = re.compile(r"^class \w+\((?:\w+\.)?DocsortSettings\)", re.MULTILINE)
 
 
@@ -78,3 +79,23 @@ def test_readme_celery_payload_is_a_valid_classify_job() -> None:
     assert payloads and all("job" in p for p in payloads)
     for payload in payloads:
         assert ClassifyJob.model_validate(payload["job"]).documents
+
+
+@pytest.mark.parametrize("words", readme_commands(), ids=" ".join)
+def test_help_names_every_option_whole_in_80_columns(words: list[str]) -> None:
+    command = typer.main.get_command(app)
+    for word in words:
+        command = command.commands[word]  # type: ignore[attr-defined]
+    options = [name for param in command.params for name in param.opts if name.startswith("--")]
+    result = CliRunner().invoke(app, [*words, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output and max(len(line) for line in result.output.splitlines()) <= 80
+    shown = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", result.output))
+    assert set(options) <= shown, sorted(set(options) - shown)
+
+
+def test_readme_shows_the_two_commands_first() -> None:
+    text = README.read_text(encoding="utf-8")
+    section = _section("Two commands")
+    assert "make demo" in section and "make test" in section
+    assert text.index("## Two commands") < text.index("## Install")

@@ -18,7 +18,7 @@ import numpy as np
 import redis
 from PIL import Image
 
-from schema.messages import CLASSIFY_TASK, ClassifyJob
+from schema.messages import RUN_TASK, ClassifyJob
 
 DOCSORT = Path(sys.executable).with_name("docsort")
 
@@ -53,7 +53,7 @@ def classify_jobs(client: redis.Redis, queue: str) -> list[ClassifyJob]:
     return [
         ClassifyJob.model_validate(m["kwargs"]["job"])
         for m in raw_messages(client, queue)
-        if m["task"] == CLASSIFY_TASK
+        if m["task"] == RUN_TASK
     ]
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
 from schema.tables import Document, ModelVersion, Page, Prediction, Review, ReviewClaim, RoutingDecision
-from tests.review.factory import make_item, make_operator
+from tests.support.review_items import make_item, make_operator
 
 CLASSES = ["invoice", "letter", "form", "receipt", "id_card"]
 SOURCES = ["watch", "api", "submit"]

@@ -1,4 +1,4 @@
-"""Celery tasks of ingest, registered with the worker's app (it includes ``ingest.tasks``).
+"""The job callback task, hosted by the worker processes (their app includes ``ingest.callbacks``).
 
 ``docsort.callback.v1`` (kwargs ``{"job_id": ...}``), sent by the worker when a job ends: POST the
 job's result JSON to the job's callback URL, signed (see :mod:`ingest.signing`). A failed
@@ -20,11 +20,11 @@ from celery import Task, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.results import job_result
-from ingest.sender import CALLBACK_TASK
 from ingest.settings import IngestSettings, get_ingest_settings
 from ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body
 from schema import db
 from schema.logs import get_logger
+from schema.messages import CALLBACK_TASK
 from schema.tables import ApiClient, SubmissionJob
 
 log = get_logger(__name__)

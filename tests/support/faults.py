@@ -44,7 +44,6 @@ def fault_settings(data_dir: Path, database_url: str, broker_url: str, **overrid
     }
     ws = WorkerSettings(**values)  # type: ignore[arg-type]
     ws.ensure_dirs()
-    assert ws.models_dir is not None
     make_tiny_model(ws.models_dir)
     engine = db.make_engine(ws.database_url)
     try:
@@ -174,7 +173,6 @@ def assert_one_outcome_each(
 
 
 def routed_files(ws: WorkerSettings) -> list[Path]:
-    assert ws.outbox_dir is not None
     return sorted(p for p in ws.outbox_dir.rglob("*") if p.is_file())
 
 

@@ -1,0 +1,67 @@
+"""File idioms every package uses: write or copy atomically, hash a file, list the visible files of a tree.
+
+A file written by docsort appears under its final name complete or not at all: it is written under a
+hidden temporary name in the same folder (``.<name>.<pid>.part``), flushed, then renamed over the target.
+Readers (the watcher, the review page, a model registry) skip hidden names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+CHUNK = 1 << 20
+
+
+def temp_name(path: Path) -> Path:
+    """The hidden temporary name a file is written under before it is renamed to ``path``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to write the file, then rename it to ``path``; no partial file is ever seen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` atomically (the target's folder is created)."""
+    return write_atomic(target, lambda tmp: shutil.copyfile(source, tmp))
+
+
+def sha256_file(path: Path, chunk: int = CHUNK) -> str:
+    """The sha256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_hidden(path: Path, root: Path) -> bool:
+    """True when any part of ``path`` below ``root`` starts with a dot."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def visible_files(root: Path) -> Iterator[Path]:
+    """The regular files under ``root``, recursively and sorted, hidden files and folders skipped."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not is_hidden(path, root):
+            yield path

@@ -1,0 +1,78 @@
+"""Step 5 of a job, for pages sent to review: the page image and its CAM overlay, saved for the review page.
+
+Only review pages are rendered again, at review size, and only while their file is being recorded.
+Names are stable, so a retried job overwrites instead of adding files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from schema.logs import get_logger
+from worker import metrics
+from worker.cam import save_overlay, save_png
+from worker.decide import Decision
+from worker.decode import render_previews
+from worker.imaging import UnreadableImage
+from worker.infer import PageScores
+from worker.inference import LoadedModel
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    image_path: Path
+    cam_path: Path | None
+
+
+def review_files(review_dir: Path, sha256: str, page_number: int, model: LoadedModel) -> tuple[Path, Path]:
+    """Where a review page's image and its CAM overlay are saved (stable names: a retry overwrites)."""
+    folder = review_dir / sha256[:2]
+    stem = f"{sha256[:16]}-p{page_number}"
+    return folder / f"{stem}.png", folder / f"{stem}-{model.name}-{model.version}-cam.png"
+
+
+def explain_page(
+    page_image: Image.Image,
+    page_number: int,
+    scores: PageScores,
+    decision: Decision,
+    model: LoadedModel,
+    review_dir: Path,
+    sha256: str,
+) -> Explanation:
+    """Save one review page's image and its CAM overlay for the predicted class."""
+    image_path, cam_path = review_files(review_dir, sha256, page_number, model)
+    save_png(page_image, image_path)
+    if scores.cam is None:
+        return Explanation(image_path, None)
+    class_index = model.manifest.class_names.index(decision.label)
+    save_overlay(page_image, scores.cam, class_index, model.manifest.input, cam_path)
+    return Explanation(image_path, cam_path)
+
+
+def explain_file(
+    path: Path | None,
+    sha256: str,
+    pages: dict[int, tuple[PageScores, Decision]],
+    model: LoadedModel,
+    review_dir: Path,
+    max_side: int,
+) -> dict[int, Explanation]:
+    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}."""
+    if not pages or path is None:
+        return {}
+    try:
+        images = render_previews(path, set(pages), max_side)
+    except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
+        metrics.error("review_image")
+        log.error("review.image_failed", sha256=sha256, reason=exc.reason)
+        return {}
+    return {
+        number: explain_page(image, number, *pages[number], model, review_dir, sha256)
+        for number, image in images.items()
+    }
