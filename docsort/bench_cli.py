@@ -18,8 +18,8 @@ import typer
 from docsort.bench import cam, inference, int8, pipeline, scale
 from docsort.bench.docs import DOC_PATH, record
 from docsort.bench.machine import this_machine
-from docsort.extras import require_extra
 from trainer.bench import format_head_cache, head_cache
+from trainer.extras import require_extra
 from trainer.recipe import RECIPES
 
 bench_app = typer.Typer(

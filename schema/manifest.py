@@ -32,13 +32,39 @@ class InputSpec(BaseModel):
     layout: Literal["NHWC"] = "NHWC"
 
 
-class Thresholds(BaseModel):
-    """A page is routed automatically when its confidence and margin pass these; otherwise reviewed."""
+REVIEW_ALL = 1.01  # a threshold above any confidence (they lie in [0, 1]): every such page goes to review
 
-    confidence: float = Field(0.9, ge=0.0, le=1.0)
+
+class Guarantee(BaseModel):
+    """What the thresholds promise: the accuracy of the pages routed automatically is at least
+    ``target`` with probability at least ``confidence_level`` over the draw of the calibration pages."""
+
+    method: str
+    target: float = Field(gt=0.0, le=1.0)
+    confidence_level: float = Field(gt=0.0, lt=1.0, description="1 − delta")
+    lower_bound: float | None = Field(
+        None, description="Exact lower confidence bound of the auto-routed calibration pages' accuracy."
+    )
+    n_calibration: int = Field(ge=0, description="Calibration pages the thresholds were chosen on.")
+    n_auto: int = Field(ge=0, description="Of which routed automatically at these thresholds.")
+    tests: int = Field(1, ge=1, description="Families of tests sharing delta (Bonferroni).")
+
+    @property
+    def delta(self) -> float:
+        return 1.0 - self.confidence_level
+
+
+class Thresholds(BaseModel):
+    """A page is routed automatically when its confidence and margin pass these; otherwise reviewed.
+
+    ``guarantee`` is None for thresholds set by hand or chosen by a point estimate (older manifests).
+    """
+
+    confidence: float = Field(0.9, ge=0.0, le=REVIEW_ALL)
     margin: float = Field(0.0, ge=0.0, le=1.0)
     per_class: dict[str, float] = Field(default_factory=dict)
     target_auto_accuracy: float | None = None
+    guarantee: Guarantee | None = None
 
 
 class QuantizedSpec(BaseModel):

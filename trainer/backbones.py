@@ -16,8 +16,10 @@ from typing import Any
 import keras
 from keras import layers
 
+from schema.manifest import InputSpec
 from trainer.errors import TrainerError
 from trainer.recipe import RECIPES
+from worker.imaging import ResizePolicy
 
 BACKBONES = ("small-cnn", "vgg16", "xception")
 DEFAULT_IMAGE_SIZE = {name: recipe.image_size for name, recipe in RECIPES.items()}
@@ -67,6 +69,11 @@ class Classifier:
         shape = self.features.output.shape
         return int(shape[1]), int(shape[2])
 
+    def input_spec(self, resize: ResizePolicy = "letterbox") -> InputSpec:
+        """What the exported graph takes: float32 N×H×W×3 raw pixels (normalised inside the graph)."""
+        h, w = self.image_size
+        return InputSpec(height=h, width=w, resize=resize, pad_value=255, dtype="float32")
+
 
 def _conv_bn(x, filters: int, name: str, *, separable: bool, strides: int = 1):
     if separable:
@@ -81,11 +88,12 @@ def small_cnn(
     inputs, widths: tuple[int, ...] = SMALL_CNN_WIDTHS, separable: bool = False, residual: bool = False
 ):
     """A compact CNN for CPUs: a strided 3×3 stem, then stages of two 3×3 conv/BN/ReLU layers
-    (optionally depthwise-separable, optionally with a residual shortcut), max-pooling between stages."""
+    (optionally depthwise-separable, optionally with a residual shortcut), max-pooling between stages
+    but the last two, so the last stage keeps stride 8: an 8×8 class activation map at 64 px."""
     x = _conv_bn(inputs, widths[0], "stem", separable=False, strides=2)
     for index, width in enumerate(widths, start=1):
         name = f"stage{index}"
-        if index > 1:
+        if 1 < index < len(widths):
             x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
         shortcut = x
         x = _conv_bn(x, width, f"{name}_a", separable=separable)

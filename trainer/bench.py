@@ -19,12 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from trainer.data import decode_examples, scan_folder
+from trainer.tfsetup import import_tensorflow
+
 
 def _images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
     size = (args.image_size, args.image_size)
     if args.data_dir:
-        from trainer.data import decode_examples, scan_folder
-
         scan = scan_folder(args.data_dir)
         rng = np.random.default_rng(args.seed)
         picked = rng.permutation(len(scan.files))[: args.images]
@@ -38,7 +39,7 @@ def _images(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def _epoch_times(model: Any, train_ds: Any, val_ds: Any, epochs: int) -> list[float]:
-    import keras
+    import keras  # TensorFlow: already set up by head_cache
 
     class Timer(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -61,9 +62,8 @@ def _epoch_times(model: Any, train_ds: Any, val_ds: Any, epochs: int) -> list[fl
 
 
 def head_cache(args: argparse.Namespace) -> dict[str, Any]:
-    from trainer.tfsetup import import_tensorflow
-
     import_tensorflow(args.threads, args.seed)
+    # These import Keras: only now that import_tensorflow has set threads, seed and quiet start-up.
     from trainer.backbones import build_classifier
     from trainer.pipeline import make_dataset, make_feature_dataset
 
@@ -108,7 +108,7 @@ def head_cache(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def machine_description(threads: int | None = None) -> str:
-    import tensorflow as tf
+    import tensorflow as tf  # the `train` extra: only for its version number
 
     cpu = platform.processor() or platform.machine()
     try:

@@ -6,15 +6,12 @@ Temperature scaling divides the logits by one number ``T`` fitted by minimising 
 log-likelihood of the validation labels; it changes confidence, never the predicted class. When only
 softmax probabilities are at hand (the exported graph's ``probs``), ``log(probs)`` serves as logits:
 ``log softmax(z) = z - logsumexp(z)`` differs from ``z`` by one constant per row, and softmax ignores
-such a constant, so ``softmax(log(p) / T) == softmax(z / T)`` exactly. This is also how the worker
-applies the manifest's ``temperature`` to the ``probs`` output (``worker.inference.apply_temperature``),
-with probabilities floored at 1e-12. Every score here is first put in that same worker view (logits
-through a float32 softmax, floor 1e-12, log), so the temperature and the thresholds are fitted on the
-numbers the worker will compute, also for pages so confident that the floor matters.
-
-:func:`finalize_confidence` is the one call the trainer makes after training: it fits ``T``, chooses
-the review thresholds for a target accuracy (see :mod:`trainer.thresholds`) and writes the report
-files (``calibration.json``, ``reliability.png``, ``risk_coverage.{json,png}``, ``confidence_scores.npz``).
+such a constant, so ``softmax(log(p) / T) == softmax(z / T)`` exactly. This is how the worker
+applies the manifest's ``temperature`` to the ``probs`` output (``worker.inference.apply_temperature``,
+the one implementation, with probabilities floored at 1e-12). Every score here is first put in that
+same worker view (logits through a float32 softmax, floor 1e-12, log), so the temperature and the
+thresholds are fitted on the numbers the worker will compute, also for pages so confident that the
+floor matters. ``trainer.confidence`` puts this together with the thresholds after training.
 """
 
 from __future__ import annotations
@@ -23,24 +20,24 @@ import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from schema.errors import DocsortError
 from schema.logs import get_logger
-from schema.manifest import Thresholds
+from worker.inference import PROB_FLOOR, softmax
 
 log = get_logger(__name__)
 
 T_MIN, T_MAX = 0.05, 20.0
-PROB_FLOOR = 1e-12  # the worker's floor on probabilities before log (worker.inference.apply_temperature)
 SCORES_FILE = "confidence_scores.npz"
 INT8_SCORES_FILE = "confidence_scores.int8.npz"
 TRAINER_SCORES_FILE = "val_scores.json"  # written by trainer.publish: class_names, labels, probs, sources
 CALIBRATION_FILE = "calibration.json"
 RELIABILITY_PNG = "reliability.png"
 ScoreKind = Literal["logits", "probs"]
+Variant = Literal["fp32", "int8"]  # which model's scores: the FP32 graph or its INT8 quantization
 
 
 class CalibrationError(DocsortError):
@@ -64,18 +61,6 @@ def as_logits(scores: np.ndarray, kind: ScoreKind) -> np.ndarray:
         return np.log(np.clip(arr, PROB_FLOOR, None))
     probs32 = softmax(arr).astype(np.float32)
     return np.log(np.clip(probs32.astype(np.float64), PROB_FLOOR, None))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
-
-
-def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Calibrated probabilities from the model's softmax output, as the worker computes them."""
-    return softmax(np.log(np.clip(np.asarray(probs, dtype=np.float64), PROB_FLOOR, 1.0)), temperature)
 
 
 def check_labels(labels: np.ndarray, n_rows: int, n_classes: int) -> np.ndarray:
@@ -153,7 +138,7 @@ def plot_reliability(
     before: np.ndarray, after: np.ndarray, labels: np.ndarray, path: Path, n_bins: int = 15
 ) -> Path:
     """Reliability diagram PNG, before and after temperature scaling side by side."""
-    import matplotlib
+    import matplotlib  # heavy (0.3 s): only when a figure is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -199,7 +184,7 @@ def save_scores(
     logits: np.ndarray,
     labels: np.ndarray,
     class_names: Sequence[str],
-    variant: Literal["fp32", "int8"] = "fp32",
+    variant: Variant = "fp32",
 ) -> Path:
     """Store validation scores (worker-view logits, see :func:`as_logits`) and labels for ``retarget``."""
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -212,7 +197,7 @@ def save_scores(
 
 
 def load_scores(
-    report_dir: Path, class_names: Sequence[str], variant: Literal["fp32", "int8"] = "fp32"
+    report_dir: Path, class_names: Sequence[str], variant: Variant = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
     """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores`).
 
@@ -275,61 +260,3 @@ def calibrate(
         plot_reliability(softmax(logits), softmax(logits, temperature), lab, report_dir / RELIABILITY_PNG)
     log.info("temperature fitted", **summary)
     return temperature, summary
-
-
-def finalize_confidence(
-    val_scores: np.ndarray,
-    val_labels: np.ndarray,
-    class_names: Sequence[str],
-    report_dir: Path,
-    target: float = 0.995,
-    kind: ScoreKind = "logits",
-) -> tuple[float, Thresholds, dict[str, Any]]:
-    """Calibrate, choose review thresholds for ``target``, write the report; return what the manifest needs.
-
-    ``val_scores`` are the validation logits (``kind="logits"``) or softmax outputs (``kind="probs"``).
-    Returns ``(temperature, thresholds, metrics)``; ``metrics`` goes into the manifest's ``metrics``
-    under ``"confidence"``.
-    """
-    from trainer.risk_coverage import choose_and_report
-
-    logits = as_logits(val_scores, kind)
-    lab = check_labels(val_labels, logits.shape[0], logits.shape[1])
-    if len(class_names) != logits.shape[1]:
-        raise CalibrationError(f"{len(class_names)} class names for {logits.shape[1]} score columns")
-    report_dir = Path(report_dir)
-    temperature, summary = calibrate(logits, lab, report_dir, kind="logits")
-    save_scores(report_dir, logits, lab, class_names)
-    choice = choose_and_report(softmax(logits, temperature), lab, class_names, target, report_dir)
-    metrics: dict[str, Any] = {"calibration": summary, **choice.metrics()}
-    return temperature, choice.thresholds, metrics
-
-
-def calibrate_version(version_dir: Path | str, data_dir: Path | str, target: float = 0.995) -> Any:
-    """Calibrate an exported version after the fact: score its validation split with the FP32 ONNX model,
-    fit the temperature, choose thresholds and rewrite manifest.json (the model files are untouched).
-
-    Returns the :class:`trainer.thresholds.ThresholdChoice` now in the manifest.
-    """
-    from schema.manifest import load_manifest, write_manifest
-    from trainer.scoring import decode_for, make_session, run_outputs, version_split
-    from trainer.thresholds import retarget
-
-    version_dir = Path(version_dir)
-    manifest = load_manifest(version_dir)
-    _, val_files = version_split(manifest, Path(data_dir), version_dir / "report")
-    val = decode_for(manifest, val_files, "validation pages")
-    if len(val) == 0:
-        raise CalibrationError(f"{data_dir}: no readable validation pages")
-    session = make_session(version_dir / manifest.onnx_file)
-    (probs,) = run_outputs(
-        session, manifest, val.images, [manifest.outputs["probs"]], desc="score validation"
-    )
-    report_dir = version_dir / "report"
-    temperature, thresholds, metrics = finalize_confidence(
-        probs, val.labels, manifest.class_names, report_dir, target, kind="probs"
-    )
-    merged = {**manifest.metrics, "confidence": {**metrics, "scored_on": "fp32"}}
-    update = {"temperature": temperature, "thresholds": thresholds, "metrics": merged}
-    write_manifest(version_dir, manifest.model_copy(update=update))
-    return retarget(version_dir, target)  # on the INT8 scores when INT8 is what the worker loads

@@ -1,6 +1,8 @@
 """Commands of this package (added to ``docsort`` by ``register``): ``train`` and ``evaluate``.
 
 TensorFlow is imported inside ``train`` only; ``evaluate`` runs the exported ONNX model and needs none.
+Every ``docsort`` command imports this module, so the modules that load TensorFlow or onnx are
+imported inside the commands that need them.
 """
 
 from __future__ import annotations
@@ -8,10 +10,18 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from docsort.extras import require_extra
+from schema.logs import configure_logging
+from schema.manifest import load_manifest
+from schema.settings import get_settings
+from trainer.evaluate import evaluate_folder
+from trainer.extras import require_extra
+from trainer.metrics import format_report
+from trainer.recipe import TrainOptions
+from trainer.train import train
 
 
 class Backbone(StrEnum):
@@ -23,6 +33,24 @@ class Backbone(StrEnum):
 class Resize(StrEnum):
     letterbox = "letterbox"
     stretch = "stretch"
+
+
+# Shared by `train`, `models retarget` and `models calibrate`.
+AUTO_ACCURACY = typer.Option(
+    0.995, "--auto-accuracy", min=0.5, max=1.0, help="Accuracy required of automatically routed pages."
+)
+CONFIDENCE = typer.Option(
+    0.95,
+    "--confidence",
+    min=0.0,
+    max=0.9999,
+    help="Probability that routed pages meet --auto-accuracy (0: point estimate, no guarantee).",
+)
+
+
+def confidence_level(confidence: float) -> float | None:
+    """``--confidence`` as the thresholds take it: 0 means a point estimate (None)."""
+    return confidence if confidence > 0 else None
 
 
 def train_command(
@@ -68,14 +96,11 @@ def train_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Keep decoded pages here between runs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 model (trainer.quantize)."),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
 ) -> None:
     """Train, evaluate and export a model version; the last line printed is its folder."""
     require_extra("train", "train")
-    from schema.logs import configure_logging
-    from schema.settings import get_settings
-    from trainer.recipe import TrainOptions
-    from trainer.train import train
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
     opts = TrainOptions(
@@ -98,10 +123,12 @@ def train_command(
         threads=threads,
         cache_dir=cache_dir,
         progress=not quiet,
+        auto_accuracy=auto_accuracy,
+        confidence_level=confidence_level(confidence),
     )
     version_dir = train(opts)
     if int8:  # INT8 beside FP32, calibrated on this run's training pages; the manifest says which to load
-        from trainer.quantize import quantize_version
+        from trainer.quantize import quantize_version  # imports onnx (the `train` extra)
 
         typer.echo(f"INT8: {quantize_version(version_dir, data_dir, progress=not quiet).note}")
     _print_summary(version_dir)
@@ -109,8 +136,6 @@ def train_command(
 
 
 def _print_summary(version_dir: Path) -> None:
-    from schema.manifest import load_manifest
-
     manifest = load_manifest(version_dir)
     metrics, timing = manifest.metrics, manifest.training.extra.get("timing", {})
     unreadable = manifest.training.extra.get("unreadable", 0)
@@ -129,15 +154,25 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run an exported model (ONNX Runtime) over a labelled folder and report its metrics."""
-    from trainer.evaluate import evaluate_folder
-    from trainer.metrics import format_report
 
     report = evaluate_folder(data_dir, model, threads=threads, progress=not quiet)
     typer.echo(format_report(report))
+    typer.echo(_auto_line(report))
     for item in report["unreadable"]:
         typer.echo(f"unreadable: {item['path']}: {item['reason']}")
     if as_json:
         typer.echo(json.dumps(report))
+
+
+def _auto_line(report: dict[str, Any]) -> str:
+    if not report["n_auto"]:
+        return f"auto-routed: none of {report['n']} pages at the model's thresholds"
+    bound, review = report["auto_accuracy_lower_bound"], report["review_rate"]
+    return (
+        f"auto-routed: {report['n_auto']} of {report['n']} pages (review {100 * review:.2f}%), "
+        f"accuracy {100 * report['auto_accuracy']:.2f}%, exact lower bound {100 * bound:.2f}% "
+        f"({100 * report['confidence_level']:g}% confidence)"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,48 +1,39 @@
 """Commands for confidence and unlabelled data: ``docsort export --int8``, ``docsort cluster``,
 ``docsort models retarget`` and ``docsort models calibrate``.
 
-Every heavy import (onnx, onnxruntime quantization, scikit-learn, TensorFlow) happens inside a command.
+Every ``docsort`` command imports this module, so the modules that load a heavy dependency (onnx,
+onnxruntime quantization, scikit-learn, TensorFlow) are imported inside the commands.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from docsort.extras import require_extra
-
-
-def _require(modules: tuple[str, ...], command: str) -> None:
-    """Stop with one line when a module that ``command`` needs (but the worker install lacks) is missing."""
-    for module in modules:
-        if importlib.util.find_spec(module) is None:
-            typer.echo(
-                f"error: `docsort {command}` needs {module} (pip install 'docsort[train]')",
-                err=True,
-            )
-            raise typer.Exit(code=3)
+from schema.logs import configure_logging
+from schema.settings import get_settings
+from trainer.cli import AUTO_ACCURACY, CONFIDENCE, confidence_level
+from trainer.confidence import calibrate_version, retarget
+from trainer.extras import require_extra, require_modules
+from trainer.thresholds import describe
 
 
 def _logging() -> None:
     """Logs to stderr as the settings say, so stdout holds only the command's own lines."""
-    from schema.logs import configure_logging
-    from schema.settings import get_settings
-
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
 
 def _print_choice(choice: Any, as_json: bool) -> None:
     t = choice.thresholds
-    acc = "n/a" if choice.auto_accuracy is None else f"{100 * choice.auto_accuracy:.2f}%"
-    typer.echo(
-        f"target {100 * choice.target:.2f}%: review {100 * choice.review_rate:.2f}% of {choice.n} validation "
-        f"pages, accuracy of the rest {acc}{'' if choice.met else ' (TARGET NOT MET: everything reviewed)'}"
-    )
+    typer.echo(describe(choice.target, choice.review_rate, choice.n, choice.auto_accuracy, t.guarantee))
+    for name, detail in choice.per_class.items():
+        if detail["threshold"] > 1.0 and detail["predicted_pages"]:
+            typer.echo(f"class {name}: no threshold meets the target; its pages go to review")
     per_class = ", ".join(f"{k}={v:.6f}" for k, v in t.per_class.items()) or "none"
     typer.echo(f"thresholds: confidence={t.confidence:.6f} margin={t.margin:.6f} per-class: {per_class}")
     if as_json:
@@ -51,12 +42,14 @@ def _print_choice(choice: Any, as_json: bool) -> None:
 
 def retarget_command(
     version_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="Model version folder."),
-    auto_accuracy: float = typer.Option(
-        0.995, "--auto-accuracy", min=0.5, max=1.0, help="Accuracy required of automatically routed pages."
-    ),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
     refit_temperature: bool = typer.Option(False, "--refit-temperature", help="Fit the temperature again."),
     min_class_pages: int = typer.Option(
-        0, "--min-class-pages", min=0, help="Pages a class needs for its own threshold (0: by the target)."
+        0,
+        "--min-class-pages",
+        min=0,
+        help="Pages a class needs for its own threshold (0: none with a guarantee, by the target without).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object as the last line."),
 ) -> None:
@@ -65,11 +58,11 @@ def retarget_command(
     Rewrites manifest.json only (atomically); model.onnx is untouched.
     """
     _logging()
-    from trainer.thresholds import retarget
 
     choice = retarget(
         version_dir,
         auto_accuracy,
+        confidence_level=confidence_level(confidence),
         refit_temperature=refit_temperature,
         min_class_pages=min_class_pages or None,
     )
@@ -81,18 +74,18 @@ def calibrate_command(
     data: Path = typer.Option(
         ..., "--data", exists=True, file_okay=False, help="The labelled folder it was trained on."
     ),
-    auto_accuracy: float = typer.Option(0.995, "--auto-accuracy", min=0.5, max=1.0),
+    auto_accuracy: float = AUTO_ACCURACY,
+    confidence: float = CONFIDENCE,
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON object as the last line."),
 ) -> None:
     """Score the version's validation split with its ONNX model, fit the temperature, choose thresholds.
 
     For versions made before calibration ran at training time; rewrites manifest.json only.
     """
-    _require(("onnx",), "models calibrate")
+    require_modules(("onnx",), "models calibrate")
     _logging()
-    from trainer.calibration import calibrate_version
 
-    choice = calibrate_version(version_dir, data, auto_accuracy)
+    choice = calibrate_version(version_dir, data, auto_accuracy, confidence_level(confidence))
     _print_choice(choice, as_json)
 
 
@@ -122,11 +115,9 @@ def export_command(
             "error: --int8 needs --calib-dir DATA_DIR (the version's labelled training folder)", err=True
         )
         raise typer.Exit(code=2)
-    _require(("onnx",), "export --int8")
-    from dataclasses import asdict
-
+    require_modules(("onnx",), "export --int8")
     _logging()
-    from trainer.quantize import quantize_version
+    from trainer.quantize import quantize_version  # imports onnx (the `train` extra)
 
     report = quantize_version(
         version_dir, calib_dir, n_calib=calib_images, min_agreement=min_agreement, prefer_int8=not keep_fp32
@@ -163,10 +154,10 @@ def cluster_command(
     link: bool = typer.Option(False, "--link", help="Hard-link files instead of copying them."),
 ) -> None:
     """Cluster unlabelled pages by the backbone's features: one folder and one contact sheet per cluster."""
-    _require(("onnx", "sklearn"), "cluster")
+    require_modules(("onnx", "sklearn"), "cluster")
     _logging()
-    from trainer.cluster import cluster_folder
-    from trainer.embed import keras_embedder, onnx_embedder
+    from trainer.cluster import cluster_folder  # imports scikit-learn in its turn
+    from trainer.embed import keras_embedder, onnx_embedder  # imports onnx (the `train` extra)
 
     if model is not None:
         embedder = onnx_embedder(model)

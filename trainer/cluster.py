@@ -118,7 +118,7 @@ def embed_files(
 
 def kmeans(features: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Cluster labels (largest cluster 0) and each row's distance to its centre, in the reduced space."""
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans  # scikit-learn (the `train` extra): only when clustering
     from sklearn.decomposition import PCA
 
     if features.shape[0] < k:

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from schema.logs import get_logger
 from trainer.errors import TrainerError
+from trainer.recipe import Recipe, TrainOptions
 from worker.imaging import ResizePolicy, UnreadableImage, load_model_inputs
 
 log = get_logger(__name__)
@@ -202,3 +203,36 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     total = counts.sum()
     return {i: float(total / (n_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+
+
+@dataclass
+class PreparedData:
+    scan: FolderScan
+    split: Split
+    train: Examples
+    val: Examples
+    test: Examples | None
+
+    @property
+    def unreadable(self) -> list[dict[str, str]]:
+        parts = [self.train, self.val] + ([self.test] if self.test is not None else [])
+        return [u for part in parts for u in part.unreadable]
+
+
+def prepare_data(opts: TrainOptions, recipe: Recipe) -> PreparedData:
+    """Scan, split by seed and decode every page once (through worker.imaging) into uint8 arrays."""
+    scan = scan_folder(opts.data_dir)
+    split = split_files(scan.files, opts.val_fraction, opts.test_fraction, opts.seed)
+    size = (recipe.image_size, recipe.image_size)
+
+    def decode(files, desc):
+        return decode_cached(files, size, opts.resize, 255, opts.cache_dir, desc=desc, progress=opts.progress)
+
+    train, val = decode(split.train, "decode train"), decode(split.val, "decode validation")
+    test = decode(split.test, "decode test") if split.test else None
+    for part, examples in (("training", train), ("validation", val)):
+        present = set(np.unique(examples.labels).tolist())
+        missing = [n for i, n in enumerate(scan.class_names) if i not in present]
+        if missing:
+            raise TrainerError(f"{opts.data_dir}: no readable {part} examples of class(es) {missing}")
+    return PreparedData(scan, split, train, val, test)

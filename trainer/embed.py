@@ -5,12 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 from schema.manifest import load_manifest
 from trainer.cluster import ClusterError, Embedder
 from trainer.onnx_parts import GraphError, feature_map, pooled_consumer, with_outputs
-from trainer.onnx_run import make_session, prepare
+from trainer.onnx_run import make_session
+from trainer.tfsetup import import_tensorflow
 from worker.imaging import ResizePolicy
+from worker.inference import prepare_input
 
 EmbedSpec = tuple[Embedder, tuple[int, int], ResizePolicy, int]
 
@@ -28,8 +31,6 @@ def pool_feature_map(fmap: np.ndarray, cam_shape: list[int]) -> np.ndarray:
 
 def onnx_embedder(version_dir: Path) -> EmbedSpec:
     """Pooled features of the feature map feeding ``probs`` and ``cam`` in the version's FP32 graph."""
-    import onnx
-
     manifest = load_manifest(version_dir)
     model = onnx.load(str(version_dir / manifest.onnx_file))
     try:
@@ -42,7 +43,7 @@ def onnx_embedder(version_dir: Path) -> EmbedSpec:
     input_name = session.get_inputs()[0].name
 
     def embed(images: np.ndarray) -> np.ndarray:
-        (out,) = session.run([wanted], {input_name: prepare(manifest, images)})
+        (out,) = session.run([wanted], {input_name: prepare_input(images, manifest.input)})
         out = np.asarray(out)
         if pooled is None:
             return pool_feature_map(out, manifest.cam_shape)
@@ -55,9 +56,8 @@ def onnx_embedder(version_dir: Path) -> EmbedSpec:
 def keras_embedder(backbone: str, weights: str, image_size: int | None = None, seed: int = 0) -> EmbedSpec:
     """Pooled features of a Keras backbone (``trainer.backbones``); needs TensorFlow. ``seed`` fixes a
     random initialisation (``weights="none"``)."""
-    from trainer.tfsetup import import_tensorflow
-
     import_tensorflow(seed=seed)
+    # This imports Keras: only now that import_tensorflow has set it up quietly.
     from trainer.backbones import DEFAULT_IMAGE_SIZE, build_classifier
 
     size = image_size or DEFAULT_IMAGE_SIZE.get(backbone, 224)

@@ -1,7 +1,9 @@
 """``docsort evaluate``: run an exported model (ONNX Runtime, no TensorFlow) over a labelled folder.
 
 Pages are decoded and resized by :mod:`worker.imaging` with the manifest's input spec, exactly as the
-worker does; each page of a multi-page file counts as one example with its folder's label.
+worker does; each page of a multi-page file counts as one example with its folder's label. The
+report also gives, at the manifest's temperature and thresholds, the review rate and the accuracy of
+the automatically routed pages with its exact one-sided lower confidence bound (Clopper–Pearson).
 """
 
 from __future__ import annotations
@@ -15,10 +17,14 @@ from tqdm import tqdm
 
 from schema.logs import get_logger
 from schema.manifest import load_manifest
+from trainer.confidence import chosen_level
 from trainer.data import scan_folder
+from trainer.guarantee import DEFAULT_CONFIDENCE_LEVEL, lower_bound
 from trainer.metrics import classification_report
 from trainer.onnx_run import onnx_session, run_onnx
+from trainer.thresholds import decision_metrics
 from worker.imaging import UnreadableImage, load_model_inputs
+from worker.inference import apply_temperature
 
 log = get_logger(__name__)
 
@@ -45,7 +51,7 @@ def evaluate_folder(
 
     def flush() -> None:
         if pending:
-            scores, _ = run_onnx(session, np.stack(pending), batch_size)
+            scores, _ = run_onnx(session, manifest.input, np.stack(pending), batch_size)
             probs.append(scores)
             pending.clear()
 
@@ -65,12 +71,13 @@ def evaluate_folder(
     all_probs = np.concatenate(probs) if probs else np.zeros((0, n_classes), np.float32)
     report = classification_report(np.asarray(labels, np.int64), all_probs, manifest.class_names)
     # Review rate and accuracy of the automatically routed pages at the manifest's temperature and thresholds.
-    from trainer.calibration import apply_temperature
-    from trainer.thresholds import decision_metrics
-
+    # The exact lower bound is at the level the thresholds were chosen for (0.95 without a guarantee).
     calibrated = apply_temperature(all_probs, manifest.temperature)
     decided = decision_metrics(calibrated, np.asarray(labels), manifest.thresholds, manifest.class_names)
-    report.update({key: decided[key] for key in ("review_rate", "auto_accuracy", "n_auto")})
+    report.update({key: decided[key] for key in ("review_rate", "auto_accuracy", "n_auto", "n_auto_correct")})
+    level = chosen_level(manifest) or DEFAULT_CONFIDENCE_LEVEL
+    report["confidence_level"] = level
+    report["auto_accuracy_lower_bound"] = lower_bound(decided["n_auto_correct"], decided["n_auto"], level)
     report["unreadable"] = unreadable
     report["model"] = {"name": manifest.name, "version": manifest.version, "path": str(version_dir)}
     report["data_dir"] = str(Path(data_dir))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import tensorflow as tf
 
 from schema.logs import get_logger
 from trainer.backbones import Classifier
@@ -25,8 +26,6 @@ OPSET = 17
 
 def serving_function(clf: Classifier):
     """A tf.function image → {probs, cam} over the classifier in inference mode (traced once)."""
-    import tensorflow as tf
-
     if clf.serving is not None:
         return clf.serving
 
@@ -46,7 +45,7 @@ def serving_function(clf: Classifier):
 
 def export_onnx(clf: Classifier, path: Path) -> onnx.ModelProto:
     """Convert with tf2onnx; the graph's input is ``image`` and its outputs ``probs`` then ``cam``."""
-    import tf2onnx
+    import tf2onnx  # slow to import (about 2 s): only when a graph is converted
 
     serve, spec = serving_function(clf)
     try:
@@ -88,7 +87,7 @@ def check_parity(clf: Classifier, session: ort.InferenceSession, images: np.ndar
     serve, _ = serving_function(clf)
     expected = serve(images.astype(np.float32))
     keras_probs, keras_cam = expected["probs"].numpy(), expected["cam"].numpy()
-    onnx_probs, onnx_cam = run_onnx(session, images, with_cam=True)
+    onnx_probs, onnx_cam = run_onnx(session, clf.input_spec(), images, with_cam=True)
     assert onnx_cam is not None
     probs_diff = float(np.abs(onnx_probs - keras_probs).max()) if len(images) else 0.0
     cam_scale = float(np.abs(keras_cam).max()) or 1.0

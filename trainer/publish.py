@@ -11,13 +11,12 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from schema.logs import get_logger
 from schema.manifest import (
-    InputSpec,
     ModelManifest,
     Thresholds,
     TrainingInfo,
@@ -26,13 +25,13 @@ from schema.manifest import (
     write_manifest,
 )
 from trainer.backbones import Classifier
+from trainer.confidence import finalize_confidence
+from trainer.data import PreparedData
 from trainer.export import check_parity, export_onnx
 from trainer.metrics import classification_report
 from trainer.onnx_run import onnx_session, run_onnx
+from trainer.plots import plot_confusion, plot_curves, plot_misclassified
 from trainer.recipe import TrainOptions
-
-if TYPE_CHECKING:
-    from trainer.train import PreparedData
 
 log = get_logger(__name__)
 PARITY_IMAGES = 64
@@ -97,8 +96,6 @@ def publish_version(
     info: dict[str, Any],
     timing: dict[str, float],
 ) -> Path:
-    from trainer.plots import plot_confusion, plot_curves, plot_misclassified
-
     wall0 = time.perf_counter()
     report = build_dir / "report"
     names = data.scan.class_names
@@ -107,11 +104,12 @@ def publish_version(
     parity = check_parity(clf, session, _parity_sample(data.val.images))
     clf.features.save_weights(str(build_dir / "backbone.weights.h5"))
 
-    val_probs, val_cam = run_onnx(session, data.val.images, with_cam=True)
+    spec = clf.input_spec(opts.resize)
+    val_probs, val_cam = run_onnx(session, spec, data.val.images, with_cam=True)
     metrics: dict[str, Any] = {"validation": classification_report(data.val.labels, val_probs, names)}
     write_json_atomic(report / "val_scores.json", _scores(data.val, val_probs, names, data.scan.root))
     if data.test is not None:
-        test_probs, _ = run_onnx(session, data.test.images)
+        test_probs, _ = run_onnx(session, spec, data.test.images)
         metrics["test"] = classification_report(data.test.labels, test_probs, names)
         write_json_atomic(report / "test_scores.json", _scores(data.test, test_probs, names, data.scan.root))
     metrics["parity"] = parity
@@ -146,13 +144,7 @@ def publish_version(
         version=version_name(),
         backbone=opts.backbone,
         class_names=names,
-        input=InputSpec(
-            height=clf.image_size[0],
-            width=clf.image_size[1],
-            resize=opts.resize,
-            pad_value=255,
-            dtype="float32",
-        ),
+        input=spec,
         thresholds=Thresholds(confidence=opts.confidence),
         temperature=1.0,
         sha256=sha256_file(build_dir / "model.onnx"),
@@ -194,12 +186,10 @@ def publish_version(
             },
         ),
     )
-    # Confidence (trainer.calibration): temperature and review thresholds for 99.5% accuracy of the
+    # Confidence (trainer.confidence): temperature and review thresholds for the target accuracy of the
     # automatically routed pages, fitted on the validation scores; retarget later without training.
-    from trainer.calibration import finalize_confidence
-
     manifest.temperature, manifest.thresholds, manifest.metrics["confidence"] = finalize_confidence(
-        val_probs, data.val.labels, names, report, kind="probs"
+        val_probs, data.val.labels, names, report, opts.auto_accuracy, "probs", opts.confidence_level
     )
     target = rename_into_place(build_dir, models_dir, manifest)
     log.info(

@@ -31,10 +31,13 @@ import numpy as np
 from schema.errors import DocsortError
 from schema.logs import get_logger
 from schema.manifest import QuantizedSpec, load_manifest, sha256_file, write_manifest
-from trainer.calibration import SCORES_FILE, as_logits, load_scores, save_scores, softmax
+from trainer.calibration import SCORES_FILE, as_logits, load_scores, save_scores
+from trainer.confidence import chosen_level, retarget
 from trainer.onnx_parts import name_nodes, split_parts
-from trainer.scoring import decode_for, make_session, prepare, run_outputs, sample_files, version_split
+from trainer.onnx_run import make_session, run_outputs
+from trainer.scoring import decode_for, sample_files, version_split
 from trainer.thresholds import choose_thresholds, decision_metrics
+from worker.inference import prepare_input, softmax
 
 log = get_logger(__name__)
 
@@ -85,7 +88,7 @@ def quantize_onnx(
     fp32: Path, out: Path, calib: list[np.ndarray], probs: str = "probs", cam: str = "cam"
 ) -> int:
     """Write the QDQ INT8 model of ``fp32`` to ``out`` (atomically); return how many nodes were quantized."""
-    import onnx
+    import onnx  # the `train` extra, and onnxruntime's quantization tools: only when quantizing
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -138,7 +141,7 @@ def _timed_outputs(
 ) -> tuple[list[np.ndarray], float]:
     started = time.perf_counter()
     names = [manifest.outputs["probs"], manifest.outputs["cam"]]
-    outs = run_outputs(session, manifest, images, names, desc=desc)
+    outs = run_outputs(session, manifest.input, images, names, desc=desc)
     return outs, 1000.0 * (time.perf_counter() - started) / max(len(images), 1)
 
 
@@ -161,7 +164,7 @@ def quantize_version(
     val = decode_for(manifest, val_files, "validation pages", progress)
     if len(calib) == 0 or len(val) == 0:
         raise QuantizeError(f"{data_dir}: no readable training or validation pages for calibration")
-    batches = [prepare(manifest, calib.images[i : i + 16]) for i in range(0, len(calib), 16)]
+    batches = [prepare_input(calib.images[i : i + 16], manifest.input) for i in range(0, len(calib), 16)]
     fp32_path, int8_path = version_dir / manifest.onnx_file, version_dir / INT8_FILE
     n_nodes = quantize_onnx(fp32_path, int8_path, batches, manifest.outputs["probs"], manifest.outputs["cam"])
     label = "validation pages, {}" if progress else ""
@@ -204,7 +207,7 @@ def _score_both(report: Int8Report, manifest: Any, version_dir: Path, p32: Any, 
         ("int8", as_logits(p8, "probs"), labels),
     ):
         calibrated = softmax(logits, temperature)
-        choice = choose_thresholds(calibrated, lab, names, target)
+        choice = choose_thresholds(calibrated, lab, names, target, confidence_level=chosen_level(manifest))
         report.accuracy[variant] = float(np.mean(calibrated.argmax(axis=1) == lab))
         report.review_rate[variant] = choice.review_rate
         report.auto_accuracy[variant] = choice.auto_accuracy
@@ -216,8 +219,6 @@ def _score_both(report: Int8Report, manifest: Any, version_dir: Path, p32: Any, 
 
 
 def _update_manifest(version_dir: Path, report: Int8Report, prefer_int8: bool) -> None:
-    from trainer.thresholds import retarget
-
     manifest = load_manifest(version_dir)
     spec = QuantizedSpec(
         file=report.file,
@@ -233,4 +234,5 @@ def _update_manifest(version_dir: Path, report: Int8Report, prefer_int8: bool) -
     report_dir = version_dir / "report"
     (report_dir / INT8_REPORT).write_text(json.dumps(asdict(report), indent=2) + "\n", encoding="utf-8")
     if load == "int8" or load_changed:  # thresholds for the model the worker will load
-        retarget(version_dir, manifest.thresholds.target_auto_accuracy or DEFAULT_TARGET)
+        target = manifest.thresholds.target_auto_accuracy or DEFAULT_TARGET
+        retarget(version_dir, target, confidence_level=chosen_level(manifest))

@@ -64,7 +64,9 @@ class TrainOptions:
     threads: int | None = None
     cache_dir: Path | None = None
     progress: bool = True
-    confidence: float = 0.9
+    confidence: float = 0.9  # the confidence threshold until calibration chooses one
+    auto_accuracy: float = 0.995  # target accuracy of automatically routed pages
+    confidence_level: float | None = 0.95  # of the thresholds' guarantee; None: a point estimate
     extra: dict[str, str] = field(default_factory=dict)
 
     def recipe(self) -> Recipe:

@@ -17,9 +17,6 @@ from schema.logs import get_logger
 from schema.manifest import ModelManifest
 from trainer.data import Examples, LabelledFile, decode_examples, scan_folder, split_files
 from trainer.errors import TrainerError
-from trainer.onnx_run import make_session, prepare, run_outputs
-
-__all__ = ["decode_for", "make_session", "prepare", "run_outputs", "sample_files", "version_split"]
 
 log = get_logger(__name__)
 

@@ -1,8 +1,11 @@
 """Inference: one ONNX Runtime session per process over a model version folder.
 
 The session is made in the process that uses it (after Celery's fork), warmed up with one blank batch,
-on the CUDA execution provider when asked for and present, CPU otherwise; the log says which. The
-manifest's temperature is applied to the probabilities (softmax(logits / T) == normalised p ** (1 / T)).
+on the CUDA execution provider when asked for and present, CPU otherwise; the log says which.
+
+Two rules here are shared with the trainer, which imports them so that thresholds are fitted on the
+numbers a worker computes: :func:`prepare_input` (uint8 pages to the graph's input) and
+:func:`apply_temperature` (the manifest's temperature on the graph's ``probs``).
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ import numpy as np
 
 from schema.errors import ModelIncompatible
 from schema.logs import get_logger
-from schema.manifest import ModelManifest, load_manifest
+from schema.manifest import InputSpec, ModelManifest, load_manifest
 from worker.settings import Provider
 
 log = get_logger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+PROB_FLOOR = 1e-12  # probabilities are floored here before the log of temperature scaling
 
 
 def choose_providers(wanted: Provider, available: list[str]) -> list[str]:
@@ -42,15 +46,27 @@ class BatchOutput:
     seconds: float
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise ``softmax(logits / T)`` in float64."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+
 def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """Calibrated probabilities: softmax(logits / T), computed from softmax(logits)."""
-    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
-    if temperature == 1.0:
-        return p / p.sum(axis=1, keepdims=True)
-    logits = np.log(p) / temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    """Calibrated probabilities ``softmax(logits / T)`` computed from the graph's ``softmax(logits)``.
+
+    ``log(p)`` differs from the logits by one constant per row, which softmax ignores; probabilities
+    are floored at :data:`PROB_FLOOR` before the log.
+    """
+    return softmax(np.log(np.clip(np.asarray(probs, dtype=np.float64), PROB_FLOOR, 1.0)), temperature)
+
+
+def prepare_input(images: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """uint8 N×H×W×3 pages to the graph's input: grey when it takes one channel, its dtype."""
+    batch = images.mean(axis=3, keepdims=True) if spec.channels == 1 else images
+    return batch.astype(np.uint8 if spec.dtype == "uint8" else np.float32, copy=False)
 
 
 class LoadedModel:
@@ -59,7 +75,7 @@ class LoadedModel:
     def __init__(
         self, version_dir: Path, provider: Provider = "cpu", threads: int = 0, batch_size: int = 32
     ) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # heavy (0.1 s): only where a session is made; the shared rules stay light
 
         self.version_dir = Path(version_dir)
         self.manifest: ModelManifest = load_manifest(self.version_dir)
@@ -110,12 +126,6 @@ class LoadedModel:
         cam_name = self.manifest.outputs.get("cam", "cam")
         self.cam_name: str | None = cam_name if cam_name in outputs else None
 
-    def _prepare(self, batch: np.ndarray) -> np.ndarray:
-        spec = self.manifest.input
-        if spec.channels == 1:
-            batch = batch.mean(axis=3, keepdims=True)
-        return batch.astype(np.uint8 if spec.dtype == "uint8" else np.float32, copy=False)
-
     def run(self, images: np.ndarray) -> BatchOutput:
         """Class probabilities (and CAM) for N uint8 HxWx3 images, in chunks of ``batch_size``."""
         if images.ndim != 4 or images.shape[1:3] != self.input_size:
@@ -125,7 +135,7 @@ class LoadedModel:
         cams: list[np.ndarray] = []
         names = [self.probs_name] + ([self.cam_name] if self.cam_name else [])
         for start in range(0, images.shape[0], self.batch_size):
-            chunk = self._prepare(images[start : start + self.batch_size])
+            chunk = prepare_input(images[start : start + self.batch_size], self.manifest.input)
             out: list[Any] = self.session.run(names, {self.input_name: chunk})
             probs.append(np.asarray(out[0]))
             if self.cam_name:

@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 
 from schema.errors import ModelIncompatible
-from schema.manifest import InputSpec, ModelManifest, load_manifest, sha256_file, write_manifest
+from schema.manifest import (
+    REVIEW_ALL,
+    Guarantee,
+    InputSpec,
+    ModelManifest,
+    Thresholds,
+    load_manifest,
+    sha256_file,
+    write_manifest,
+)
 
 
 def _version_dir(tmp_path: Path) -> tuple[Path, ModelManifest]:
@@ -51,3 +60,25 @@ def test_unknown_format_version_is_refused(tmp_path: Path) -> None:
 def test_missing_manifest_says_so(tmp_path: Path) -> None:
     with pytest.raises(ModelIncompatible, match=r"no manifest\.json"):
         load_manifest(tmp_path)
+
+
+def test_manifest_without_a_guarantee_still_loads(tmp_path: Path) -> None:
+    d, _ = _version_dir(tmp_path)
+    raw = json.loads((d / "manifest.json").read_text())
+    raw["thresholds"] = {"confidence": 0.93, "margin": 0.0, "per_class": {}, "target_auto_accuracy": 0.995}
+    (d / "manifest.json").write_text(json.dumps(raw))  # as written before thresholds had a guarantee
+    thresholds = load_manifest(d).thresholds
+    assert thresholds.confidence == 0.93 and thresholds.guarantee is None
+
+
+def test_guarantee_round_trips_and_review_all_is_a_valid_threshold(tmp_path: Path) -> None:
+    d, m = _version_dir(tmp_path)
+    guarantee = Guarantee(
+        method="fixed sequence", target=0.995, confidence_level=0.95, lower_bound=0.9951,
+        n_calibration=1724, n_auto=1500, tests=1,
+    )  # fmt: skip
+    m.thresholds = Thresholds(confidence=REVIEW_ALL, guarantee=guarantee)
+    write_manifest(d, m)
+    loaded = load_manifest(d).thresholds
+    assert loaded.guarantee == guarantee and loaded.guarantee.delta == pytest.approx(0.05)
+    assert loaded.confidence == REVIEW_ALL > 1.0

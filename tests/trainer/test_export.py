@@ -65,7 +65,7 @@ def test_in_graph_cam_correlates_with_tensorflow_grad_cam(
     clf = _briefly_trained(tf, backbone, size)
     export_onnx(clf, tmp_path / "model.onnx")
     images = _images(6, size, seed=2)
-    _, cams = run_onnx(onnx_session(tmp_path / "model.onnx"), images, with_cam=True)
+    _, cams = run_onnx(onnx_session(tmp_path / "model.onnx"), clf.input_spec(), images, with_cam=True)
     assert cams is not None and cams.shape == (6, *clf.cam_shape, 2) and clf.cam_shape[0] >= 3
     for k in range(2):
         grad_cam = _grad_cam(tf, clf, images, k)

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from docsort.cli import app
 from schema.manifest import load_manifest, sha256_file, write_manifest
 from tests.support.tiny_model import make_tiny_model
+from trainer.confidence import retarget
 from trainer.data import decode_examples, scan_folder, split_files
 from trainer.quantize import quantize_version
-from trainer.thresholds import retarget
 
 
 def write_pages(folder: Path, levels: list[int], seed: int) -> None:

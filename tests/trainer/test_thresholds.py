@@ -14,17 +14,12 @@ from docsort.cli import app
 from schema.enums import DecisionKind
 from schema.manifest import load_manifest, sha256_file
 from tests.support.tiny_model import make_tiny_model
-from trainer.calibration import CalibrationError, finalize_confidence, softmax
+from trainer.calibration import CalibrationError
+from trainer.confidence import finalize_confidence, retarget
 from trainer.risk_coverage import choose_and_report
-from trainer.thresholds import (
-    ThresholdError,
-    auto_mask,
-    choose_thresholds,
-    default_min_class_pages,
-    retarget,
-    top2,
-)
-from worker.decide import Policy, decide
+from trainer.thresholds import ThresholdError, choose_thresholds, default_min_class_pages, routed
+from worker.decide import Policy, decide, top2
+from worker.inference import softmax
 
 
 def noisy_scores(n: int, k: int, seed: int, skill: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
@@ -50,11 +45,13 @@ def brute_force_most_routed(probs: np.ndarray, labels: np.ndarray, target: float
 def test_global_threshold_meets_target_and_is_the_smallest_that_does() -> None:
     probs, labels = noisy_scores(240, 2, seed=11)
     target = 0.97
-    choice = choose_thresholds(probs, labels, ["a", "b"], target, min_class_pages=10_000)
+    choice = choose_thresholds(
+        probs, labels, ["a", "b"], target, min_class_pages=10_000, confidence_level=None
+    )
     assert choice.thresholds.per_class == {}
     _, conf, _ = top2(probs)
     correct = probs.argmax(axis=1) == labels
-    auto = auto_mask(probs, choice.thresholds, ["a", "b"])
+    auto = routed(probs, choice.thresholds, ["a", "b"])
     assert correct[auto].mean() >= target
     feasible = [t for t in np.unique(conf) if correct[conf >= t].mean() >= target]
     smallest = min(feasible)
@@ -65,7 +62,9 @@ def test_global_threshold_meets_target_and_is_the_smallest_that_does() -> None:
 
 def test_margin_and_threshold_route_as_many_pages_as_brute_force() -> None:
     probs, labels = noisy_scores(130, 3, seed=12, skill=2.5)
-    choice = choose_thresholds(probs, labels, ["a", "b", "c"], 0.98, min_class_pages=10_000)
+    choice = choose_thresholds(
+        probs, labels, ["a", "b", "c"], 0.98, min_class_pages=10_000, confidence_level=None
+    )
     assert choice.met and choice.n_auto == brute_force_most_routed(probs, labels, 0.98)
     assert choice.thresholds.per_class == {} and choice.thresholds.margin > 0  # three classes: margin helps
     # At the chosen margin, the confidence threshold is the smallest that meets the target.
@@ -73,7 +72,7 @@ def test_margin_and_threshold_route_as_many_pages_as_brute_force() -> None:
     passing = margin >= choice.thresholds.margin
     correct = pred == labels
     feasible = [t for t in np.unique(conf[passing]) if correct[passing & (conf >= t)].mean() >= 0.98]
-    auto = auto_mask(probs, choice.thresholds, ["a", "b", "c"])
+    auto = routed(probs, choice.thresholds, ["a", "b", "c"])
     assert np.array_equal(auto, passing & (conf >= min(feasible)))
 
 
@@ -87,7 +86,7 @@ def test_per_class_thresholds_meet_target_within_each_class() -> None:
     labels = np.concatenate([labels_a[keep_a], labels_b[keep_b]])
     order = rng.permutation(len(labels))
     probs, labels = probs[order], labels[order]
-    choice = choose_thresholds(probs, labels, ["a", "b"], 0.99, min_class_pages=50)
+    choice = choose_thresholds(probs, labels, ["a", "b"], 0.99, min_class_pages=50, confidence_level=None)
     assert set(choice.thresholds.per_class) == {"a", "b"}
     assert choice.thresholds.per_class["a"] < choice.thresholds.per_class["b"]
     pred, conf, _ = top2(probs)
@@ -105,7 +104,9 @@ def test_class_with_few_pages_falls_back_to_global_threshold() -> None:
     rare = probs.argmax(axis=1) == 2
     drop = np.flatnonzero(rare)[12:]  # class c keeps only 12 predicted pages
     probs, labels = np.delete(probs, drop, axis=0), np.delete(labels, drop)
-    choice = choose_thresholds(probs, labels, ["a", "b", "c"], 0.99, min_class_pages=50)
+    choice = choose_thresholds(
+        probs, labels, ["a", "b", "c"], 0.99, min_class_pages=50, confidence_level=None
+    )
     assert set(choice.thresholds.per_class) == {"a", "b"}
     assert choice.per_class["c"]["source"] == "global"
     assert choice.per_class["c"]["threshold"] == choice.thresholds.confidence
@@ -122,10 +123,10 @@ def test_unreachable_target_sends_every_page_to_review() -> None:
 def test_worker_decision_routes_exactly_the_pages_chosen_for_auto() -> None:
     probs, labels = noisy_scores(500, 3, seed=17)
     names = ["a", "b", "c"]
-    choice = choose_thresholds(probs, labels, names, 0.98, min_class_pages=100)
+    choice = choose_thresholds(probs, labels, names, 0.98, min_class_pages=100, confidence_level=None)
     policy = Policy.from_thresholds(choice.thresholds)
     worker_auto = np.array([decide(row, names, policy).kind == DecisionKind.auto for row in probs])
-    assert np.array_equal(worker_auto, auto_mask(probs, choice.thresholds, names))
+    assert np.array_equal(worker_auto, routed(probs, choice.thresholds, names))
 
 
 def test_risk_coverage_report_holds_curve_and_chosen_point(tmp_path: Path) -> None:
@@ -192,7 +193,7 @@ def test_models_retarget_command_prints_and_stores_new_thresholds(tmp_path: Path
     manifest = load_manifest(version_dir)
     assert printed["thresholds"] == manifest.thresholds.model_dump()
     assert manifest.thresholds.target_auto_accuracy == 0.98
-    assert "target 98.00%: review" in result.output
+    assert "target 98.00% with 95% confidence: review" in result.output
     assert manifest.temperature == pytest.approx(manifest.metrics["confidence"]["calibration"]["temperature"])
 
 
@@ -228,3 +229,7 @@ def test_evaluate_reports_review_rate_and_auto_accuracy_at_the_model_thresholds(
     assert report["n"] == 8 and report["n_auto"] == 6  # the two mid-grey pages go to review
     assert report["review_rate"] == pytest.approx(2 / 8)
     assert report["auto_accuracy"] == 1.0
+    # exact one-sided bound of 6 right out of 6 at 95% (the manifest's thresholds carry no guarantee)
+    assert report["confidence_level"] == 0.95
+    assert report["auto_accuracy_lower_bound"] == pytest.approx(0.05 ** (1 / 6))
+    assert "exact lower bound 60.70% (95% confidence)" in result.output

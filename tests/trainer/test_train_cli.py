@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from schema.manifest import load_manifest, sha256_file
+from schema.manifest import REVIEW_ALL, load_manifest, sha256_file
 from tests.trainer.synthetic import make_folder
 
 REPORT_FILES = {
@@ -45,7 +45,7 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
     (data / "text" / "torn.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 40)
     models = tmp_path / "models"
     out = docsort("train", str(data), "--models-dir", str(models), "--name", "tiny", "--image-size", "32",
-                  "--epochs", "2", "-q")  # fmt: skip
+                  "--epochs", "2", "--auto-accuracy", "0.9", "--confidence", "0.8", "-q")  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     version_dir = Path(out.stdout.strip().splitlines()[-1])
     assert version_dir.parent == models / "tiny" and re.fullmatch(r"\d{8}-\d{6}", version_dir.name)
@@ -63,8 +63,13 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
         255,
         "float32",
     )
-    assert manifest.temperature > 0 and 0.0 <= manifest.thresholds.confidence <= 1.0  # set by calibration
-    assert manifest.cam_shape == [2, 2]
+    assert manifest.temperature > 0  # set by calibration
+    # 6 validation pages cannot show 90% with 80% confidence (it takes 16 right): all go to review.
+    guarantee = manifest.thresholds.guarantee
+    assert guarantee is not None and (guarantee.target, guarantee.confidence_level) == (0.9, 0.8)
+    assert (guarantee.n_calibration, guarantee.n_auto, guarantee.lower_bound) == (6, 0, None)
+    assert manifest.thresholds.confidence == REVIEW_ALL
+    assert manifest.cam_shape == [4, 4]  # the small CNN keeps stride 8
     assert manifest.training.split_seed == 42 and manifest.training.val_fraction == 0.2
     assert manifest.training.extra["unreadable"] == 1
     assert (
@@ -90,13 +95,15 @@ def test_train_with_a_corrupt_image_publishes_a_complete_version_and_lists_it(tm
     assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert [o.name for o in graph.output] == ["probs", "cam"]
     dims = [d.dim_value for d in graph.output[1].type.tensor_type.shape.dim[1:]]
-    assert dims == [2, 2, 2]
+    assert dims == [4, 4, 2]
 
     evaluated = docsort("evaluate", str(data), "--model", str(version_dir), "--json", "-q")
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     result = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert result["n"] == 28 and len(result["unreadable"]) == 1
     assert {"accuracy", "macro_f1", "per_class", "confusion", "n"} <= set(result)
+    assert result["n_auto"] == 0 and result["auto_accuracy_lower_bound"] is None
+    assert result["confidence_level"] == 0.8  # the level the version's thresholds were chosen at
     assert sum(row["support"] for row in result["per_class"].values()) == 28
     assert sum(map(sum, result["confusion"])) == 28
     assert set(result["per_class"]["text"]) >= {"precision", "recall", "f1", "support"}
