@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from docsort.bench import cam, inference, int8, pipeline, scale
+from docsort.bench import assemble, cam, inference, int8, pipeline, scale
 from docsort.bench.docs import DOC_PATH, record
 from docsort.bench.machine import this_machine
 from trainer.bench import format_head_cache, head_cache
@@ -213,6 +213,23 @@ def scale_command(
         model, data, machine, pages=pages, rounds=rounds, database_url=database_url, broker_url=broker_url
     )
     _finish(ctx, scale.SECTION, result, scale.summary(result), machine, as_json, write_docs, docs_path)
+
+
+@bench_app.command("assemble")
+def assemble_command(
+    ctx: typer.Context,
+    pages: int = typer.Option(30, "--pages", min=4, help="Pages per batch file (A4 at 300 dpi)."),
+    distinct: int = typer.Option(4, "--distinct", min=1, help="Distinct synthetic scans, cycled."),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="Timed rounds (after 1 warm-up)."),
+    as_json: bool = JSON_OPT,
+    write_docs: bool = DOCS_OPT,
+    docs_path: Path = DOCS_PATH_OPT,
+) -> None:
+    """Documents of 1-4 pages written without loss against page-by-page PNG: ms and bytes per page."""
+
+    machine = _machine(("pikepdf", "tifffile", "pypdfium2"))
+    result = assemble.run(pages=pages, distinct=distinct, rounds=rounds)
+    _finish(ctx, assemble.SECTION, result, assemble.summary(result), machine, as_json, write_docs, docs_path)
 
 
 @bench_app.command("head-cache")
