@@ -112,6 +112,7 @@ _JOB_BODY: dict[str, Any] = {
                         "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
                         "paths": {"type": "array", "items": {"type": "string"}},
                         "callback_url": {"type": "string"},
+                        "split": {"type": "string"},
                     },
                 }
             },
@@ -155,6 +156,7 @@ def _submit(job: JobInput, intake: Intake, client: ClientIdentity) -> IntakeResu
             submitted_by=client.name,
             client_id=client.id,
             callback_url=job.callback_url,
+            split=job.split,
         )
     except NotRecorded:
         for item in staged:

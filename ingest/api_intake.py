@@ -20,6 +20,7 @@ from starlette.requests import Request
 from ingest.settings import IngestSettings
 from ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy_stream
 from ingest.watch import ignored_name
+from schema.split import canonical_split
 
 
 class RequestRejected(Exception):
@@ -38,6 +39,12 @@ class JobRequest(BaseModel):
         min_length=1, description="Files or folders, absolute or relative to the shared root."
     )
     callback_url: str | None = Field(None, description="POSTed the job's result, signed, when it ends.")
+    split: str | None = Field(
+        None,
+        description="Separation rules: none, blank, barcode, class, pages:N, drop-blank (comma-separated).",
+    )
+
+    _split = field_validator("split")(lambda v: canonical_split(v))
 
     @field_validator("callback_url")
     @classmethod
@@ -58,6 +65,7 @@ class JobInput:
     uploads: list[UploadFile] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     callback_url: str | None = None
+    split: str | None = None
 
 
 async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
@@ -88,7 +96,7 @@ async def read_job_input(request: Request, settings: IngestSettings) -> JobInput
             parsed = JobRequest.model_validate_json(body)
         except ValidationError as exc:
             raise RequestRejected(422, f"invalid JSON body: {exc.errors(include_url=False)}") from exc
-        return JobInput(paths=parsed.paths, callback_url=parsed.callback_url)
+        return JobInput(paths=parsed.paths, callback_url=parsed.callback_url, split=parsed.split)
     if ctype.startswith("multipart/form-data"):
         parser: MultiPartParser | FormParser = MultiPartParser(
             request.headers,
@@ -109,11 +117,13 @@ async def read_job_input(request: Request, settings: IngestSettings) -> JobInput
     uploads = [v for _k, v in form.multi_items() if isinstance(v, UploadFile)]
     paths = [v for v in form.getlist("paths") if isinstance(v, str) and v]
     callback = form.get("callback_url")
+    split = form.get("split")
     try:
         callback_url = checked_callback(callback if isinstance(callback, str) else None)
+        rules = canonical_split(split if isinstance(split, str) else None)
     except ValueError as exc:
         raise RequestRejected(422, str(exc)) from exc
-    return JobInput(uploads=uploads, paths=paths, callback_url=callback_url)
+    return JobInput(uploads=uploads, paths=paths, callback_url=callback_url, split=rules)
 
 
 def _under_root(raw: str, root: Path) -> Path:

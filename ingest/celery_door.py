@@ -47,7 +47,7 @@ def _job_id(session: Session, wanted: str | None, task_id: str | None) -> str:
     return task_id or str(uuid.uuid4())
 
 
-def _admit_file(session: Session, ref: DocumentRef, job_id: str) -> DocumentRef:
+def _admit_file(session: Session, ref: DocumentRef, job_id: str, split: str | None) -> DocumentRef:
     path = Path(ref.path)
     source_ref = (ref.source_ref or str(path))[:2000]
     readable = path.is_file()
@@ -67,6 +67,7 @@ def _admit_file(session: Session, ref: DocumentRef, job_id: str) -> DocumentRef:
         "size_bytes": path.stat().st_size if readable else None,
         "stored_path": str(path),
         "job_id": job_id,
+        "split": ref.split or split,
     }
     document, created = ensure_document(session, values)
     add_receipt(session, document, job_id=job_id, source=SOURCE, source_ref=source_ref, duplicate=not created)
@@ -94,7 +95,7 @@ def admit(session: Session, job: ClassifyJob, task_id: str | None) -> ClassifyJo
             )
         )
         session.flush()
-    refs = [_admit_file(session, ref, job_id) for ref in job.documents]
+    refs = [_admit_file(session, ref, job_id, job.split) for ref in job.documents]
     for ref in refs:
         document = session.get(Document, ref.document_id)
         if document is not None and document.state == DocumentState.received:

@@ -9,10 +9,11 @@ from pathlib import Path
 from types import FrameType
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from ingest.intake import Intake
-from ingest.results import JobResult, PageOutcome, job_result
+from ingest.results import DocumentResult, JobResult, PageOutcome, job_result
 from ingest.sender import CelerySender
 from ingest.settings import IngestSettings, get_ingest_settings
 from ingest.staging import IntakeError
@@ -20,8 +21,11 @@ from ingest.submit import WaitTimedOut, submit_paths, wait_for_job
 from ingest.watch import Watcher
 from schema import db
 from schema.logs import configure_logging
+from schema.split import canonical_split
 
 PAGE_FIELDS = ("path", "page", "status", "label", "confidence", "decision", "error")
+DOCUMENT_FIELDS = ("source", "pages", "label", "outcome", "delivered", "reason")
+DOCUMENT_JSON_FIELDS = (*DOCUMENT_FIELDS, "confidence", "decided_by", "document_id", "seq")
 
 
 def _intake(settings: IngestSettings) -> Intake:
@@ -70,8 +74,6 @@ def watch(
 
 
 def _page_table(pages: list[PageOutcome]) -> Table:
-    from rich.table import Table
-
     table = Table(*PAGE_FIELDS)
     for p in pages:
         conf = "" if p.confidence is None else f"{p.confidence:.3f}"
@@ -80,13 +82,23 @@ def _page_table(pages: list[PageOutcome]) -> Table:
     return table
 
 
-def _print_pages(result: JobResult, as_json: bool) -> None:
-    if as_json:
-        for page in result.pages:
-            typer.echo(json.dumps(page.model_dump(include=set(PAGE_FIELDS))))
-    else:
-        from rich.console import Console
+def _document_table(documents: list[DocumentResult]) -> Table:
+    table = Table(*DOCUMENT_FIELDS)
+    for d in documents:
+        pages = ",".join(str(n) for n in d.pages)
+        table.add_row(d.source, pages, d.label or "", d.outcome, d.delivered or "", d.reason or "")
+    return table
 
+
+def _print_pages(result: JobResult, as_json: bool, documents: bool = False) -> None:
+    if as_json:
+        rows = result.documents if documents else result.pages
+        fields = set(DOCUMENT_JSON_FIELDS if documents else PAGE_FIELDS)
+        for row in rows:
+            typer.echo(json.dumps(row.model_dump(include=fields)))
+    elif documents:
+        Console().print(_document_table(result.documents))
+    else:
         Console().print(_page_table(result.pages))
 
 
@@ -102,6 +114,15 @@ def submit(
     paths: list[Path] = typer.Argument(..., help="Files or folders, sent as one job."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the job to end and print each page's outcome."),
     as_json: bool = typer.Option(False, "--json", help="With --wait: one JSON object per page."),
+    documents: bool = typer.Option(
+        False, "--documents", help="With --wait: one outcome per output document instead of per page."
+    ),
+    split: str | None = typer.Option(
+        None,
+        help="Separation rules: none, blank, barcode, class, pages:N, comma-separated "
+        "(default: the workers' DOCSORT_SPLIT).",
+    ),
+    drop_blank: bool = typer.Option(False, "--drop-blank", help="Drop blank pages (duplex backs)."),
     callback_url: str | None = typer.Option(None, help="POSTed the job's result, signed, when it ends."),
     timeout: float = typer.Option(3600.0, help="With --wait: give up after this many seconds."),
 ) -> None:
@@ -109,7 +130,13 @@ def submit(
 
     settings = get_ingest_settings()
     intake = _intake(settings)
-    result = submit_paths(intake, paths, callback_url=callback_url, progress=not as_json)
+    rules = None
+    if split is not None or drop_blank:
+        try:
+            rules = canonical_split(",".join([split or "none", *(["drop-blank"] if drop_blank else [])]))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--split") from exc
+    result = submit_paths(intake, paths, callback_url=callback_url, progress=not as_json, split=rules)
     if not wait:
         typer.echo(
             result.job_id if as_json else f"job {result.job_id}: {len(result.arrivals)} file(s) queued"
@@ -120,10 +147,10 @@ def submit(
     except WaitTimedOut as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(3) from exc
-    _print_pages(final, as_json)
+    _print_pages(final, as_json, documents)
     if not as_json:
         typer.echo(_summary(final))
-    if any(p.status == "error" for p in final.pages):
+    if any(p.status == "error" for p in final.pages) or any(d.outcome == "failed" for d in final.documents):
         raise typer.Exit(1)
 
 

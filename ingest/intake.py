@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import update
@@ -109,8 +109,12 @@ class Intake:
         submitted_by: str,
         client_id: int | None = None,
         callback_url: str | None = None,
+        split: str | None = None,
     ) -> IntakeResult:
-        """Record ``staged`` files as one job and send what is new for classification."""
+        """Record ``staged`` files as one job and send what is new for classification. ``split``: the
+        separation rules of files that bring none of their own."""
+        if split is not None:
+            staged = [s if s.split is not None else replace(s, split=split) for s in staged]
         if not staged:
             raise IntakeError("a job needs at least one file")
         job_id = str(uuid.uuid4())
@@ -209,6 +213,7 @@ class Intake:
                 "state": DocumentState.received,
                 "job_id": job_id,
                 "stored_path": str(item.path),
+                "split": item.split,
             },
         )
         return document.id, not created

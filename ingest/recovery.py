@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from schema.db import session_scope
 from schema.enums import DocumentState, Source
 from schema.logs import get_logger
 from schema.tables import Document, utcnow
+from worker.routing import RoutingRules
 
 log = get_logger(__name__)
 IN_CHUNK = 500
@@ -102,10 +103,13 @@ def recover_orphans(intake: Intake, report: RecoveryReport) -> None:
                 report.to_error += 1
             continue
         staged: list[Staged] = []
+        rules = RoutingRules.load(intake.settings.routes_file)
         for path in orphans:
             tag = path.parent.relative_to(area).as_posix()
+            tag = "" if tag == "." else tag
             try:
-                staged.append(describe_staged(path, original_name(path), "" if tag == "." else tag))
+                found = describe_staged(path, original_name(path), tag)
+                staged.append(replace(found, split=rules.split_for(tag)))
             except IntakeError as exc:
                 report.problems.append(str(exc))
         for start in range(0, len(staged), intake.settings.watch_batch_files):

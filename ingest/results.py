@@ -1,4 +1,4 @@
-"""What a job came to: its state and each page's outcome. Served by the jobs API, printed by
+"""What a job came to: its state, each page's outcome and each document's. Served by the jobs API, printed by
 ``docsort status`` and ``docsort submit --wait``, and posted to a job's callback URL.
 
 A page's fields are those of ``docsort classify --json``: ``path``, ``page``, ``status`` (``ok``,
@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
-from schema.tables import Document, Page, Prediction, Receipt, RoutingDecision, SubmissionJob
+from schema.tables import Document, OutputDocument, Page, Prediction, Receipt, RoutingDecision, SubmissionJob
 
 PageStatus = Literal["ok", "error", "pending"]
 
@@ -50,6 +50,27 @@ class DocumentOutcome(BaseModel):
     pages: list[PageOutcome]
 
 
+DocumentStatus = Literal["auto", "review", "failed"]
+
+
+class DocumentResult(BaseModel):
+    """One document as it leaves docsort: pages of one received file, its class and outcome."""
+
+    source: str = Field(description="The file it came from, as it arrived (path, upload name, tag/name).")
+    document_id: int = Field(description="The received file's id (`GET /v1/documents/{id}`).")
+    seq: int = Field(description="1-based position among the file's documents.")
+    pages: list[int] = Field(description="1-based page numbers of the file it holds, in order.")
+    label: str | None
+    confidence: float | None
+    outcome: DocumentStatus = Field(
+        description="`auto` (delivered by the model's decision), `review` (sent to review; see "
+        "`decided_by`), or `failed`."
+    )
+    decided_by: Literal["model", "operator"]
+    delivered: str | None = Field(description="Where it was delivered (a path, queue:NAME, webhook:URL).")
+    reason: str | None = None
+
+
 class JobCounts(BaseModel):
     documents: int
     duplicates: int
@@ -69,6 +90,7 @@ class JobResult(BaseModel):
     callback_state: str | None
     counts: JobCounts
     pages: list[PageOutcome]
+    documents: list[DocumentResult] = Field(default_factory=list)
 
 
 def _display_path(source: str, source_ref: str, filename: str) -> str:
@@ -118,6 +140,33 @@ def document_pages(
     return [PageOutcome(**base, page=None, status="pending")]
 
 
+def _outcome(output: OutputDocument, reviewed: bool) -> DocumentStatus:
+    if output.kind == DecisionKind.failed:
+        return "failed"
+    return "review" if reviewed or output.kind == DecisionKind.review else "auto"
+
+
+def document_results(doc: Document, source: str) -> list[DocumentResult]:
+    """The file's documents in force (an operator's replace the model's one they decided)."""
+    current = [o for o in doc.outputs if o.superseded_at is None]
+    current.sort(key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq))
+    return [
+        DocumentResult(
+            source=source,
+            document_id=doc.id,
+            seq=index,
+            pages=list(o.pages),
+            label=o.label,
+            confidence=o.confidence,
+            outcome=_outcome(o, reviewed=o.origin == DecisionOrigin.operator),
+            decided_by=o.origin.value,
+            delivered=o.destination if o.delivered_at is not None else None,
+            reason=o.reason,
+        )
+        for index, o in enumerate(current, start=1)
+    ]
+
+
 def _load_documents(session: Session, ids: Iterable[int]) -> dict[int, Document]:
     ids = list(set(ids))
     if not ids:
@@ -125,7 +174,7 @@ def _load_documents(session: Session, ids: Iterable[int]) -> dict[int, Document]
     stmt = (
         select(Document)
         .where(Document.id.in_(ids))
-        .options(selectinload(Document.pages).selectinload(Page.predictions))
+        .options(selectinload(Document.pages).selectinload(Page.predictions), selectinload(Document.outputs))
     )
     return {d.id: d for d in session.scalars(stmt)}
 
@@ -148,10 +197,12 @@ def job_result(session: Session, job_id: str) -> JobResult | None:
     docs = _load_documents(session, (r.document_id for r in receipts))
     decisions = _load_decisions(session, docs)
     pages: list[PageOutcome] = []
+    documents: list[DocumentResult] = []
     for r in receipts:
         doc = docs[r.document_id]
         path = _display_path(r.source, r.source_ref, doc.filename)
         pages.extend(document_pages(doc, decisions[doc.id], path, r.duplicate))
+        documents.extend(document_results(doc, path))
     counts = JobCounts(
         documents=job.n_documents,
         duplicates=job.n_duplicate,
@@ -170,6 +221,7 @@ def job_result(session: Session, job_id: str) -> JobResult | None:
         callback_state=job.callback_state,
         counts=counts,
         pages=pages,
+        documents=documents,
     )
 
 

@@ -43,6 +43,7 @@ class Staged:
     filename: str
     source_ref: str
     media_type: str | None
+    split: str | None = None  # separation rules its door chose for it (schema.split); None: the default
 
 
 def safe_name(name: str) -> str:

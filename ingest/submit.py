@@ -44,7 +44,11 @@ def expand_paths(paths: Sequence[Path]) -> list[Path]:
 
 
 def submit_paths(
-    intake: Intake, paths: Sequence[Path], callback_url: str | None = None, progress: bool = True
+    intake: Intake,
+    paths: Sequence[Path],
+    callback_url: str | None = None,
+    progress: bool = True,
+    split: str | None = None,
 ) -> IntakeResult:
     """Copy the files into the processing area and send them as one job (originals stay untouched)."""
     files = expand_paths(paths)
@@ -53,7 +57,9 @@ def submit_paths(
     try:
         for path in tqdm(files, desc="submitting", unit="file", file=sys.stderr, disable=not progress):
             staged.append(stage_copy(path, area, source_ref=str(path)))
-        return intake.take(staged, source=Source.submit, submitted_by=_user(), callback_url=callback_url)
+        return intake.take(
+            staged, source=Source.submit, submitted_by=_user(), callback_url=callback_url, split=split
+        )
     except NotSent:
         raise  # recorded: the copies stay for recovery to send
     except BaseException:

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import watchfiles
@@ -23,6 +23,7 @@ from ingest.recovery import recover
 from ingest.staging import IntakeError, Staged, stage_move
 from schema.enums import Source
 from schema.logs import get_logger
+from worker.routing import RoutingRules
 
 log = get_logger(__name__)
 TICK_SECONDS = 0.25
@@ -61,6 +62,7 @@ class Watcher:
             self.settings.dir(n).resolve() for n in ("processing", "archive", "error", "outbox", "review")
         ]
         self.submitted_by = f"watch@{socket.gethostname()}"
+        self.rules = RoutingRules.load(self.settings.routes_file)
         self.taken = 0
 
     # --- what is a candidate ---------------------------------------------------------------------
@@ -156,7 +158,8 @@ class Watcher:
                 continue
             tag = path.parent.relative_to(root).as_posix()
             try:
-                staged.append(stage_move(path, area, "" if tag == "." else tag))
+                tag = "" if tag == "." else tag
+                staged.append(replace(stage_move(path, area, tag), split=self.rules.split_for(tag)))
             except IntakeError as exc:
                 log.warning("file not taken", reason=str(exc))
         if not staged:

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 
-from celery import Celery
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from review.claims import current_claim
+from review.documents import deliver_reviewed
 from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, ReviewError
 from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
@@ -26,9 +25,6 @@ from schema.errors import DocsortError
 from schema.logs import get_logger
 from schema.settings import DocsortSettings
 from schema.tables import Operator, Prediction, Review, ReviewClaim, RoutingDecision
-from worker.delivery import QueueSender, celery_queue_sender, deliver, page_contents
-from worker.record import record_operator_decision
-from worker.routing import RoutingRules
 
 log = get_logger(__name__)
 
@@ -47,37 +43,6 @@ class Outcome:
 def class_names(prediction: Prediction) -> list[str]:
     """The model's classes, in the order its scores were recorded."""
     return [str(name) for name in (prediction.scores or {})]
-
-
-@lru_cache(maxsize=4)
-def _queue_sender(broker_url: str) -> QueueSender:
-    """Queue destinations of reviewed pages: a small Celery client of the broker (JSON only)."""
-    client = Celery("docsort-review", broker=broker_url, set_as_current=False)
-    client.conf.update(
-        task_serializer="json", accept_content=["json"], broker_connection_retry_on_startup=True
-    )
-    return celery_queue_sender(client.send_task)
-
-
-def deliver_reviewed(
-    session: Session, settings: DocsortSettings, prediction_id: int, label: str | None
-) -> RoutingDecision:
-    """Record the operator's routing decision on a page and deliver it by the same rules and code as an
-    automatic one (:func:`worker.delivery.deliver`). Idempotent: a decision already delivered is
-    returned as it is. Flushes, does not commit."""
-    prediction = session.get(Prediction, prediction_id)
-    if prediction is None:
-        raise ItemNotFound(f"no page waits for review under id {prediction_id}")
-    decision = record_operator_decision(session, prediction, label)
-    if decision.applied_at is not None:
-        return decision
-    page = prediction.page
-    rules = RoutingRules.load(settings.routes_file)
-    with page_contents(page.document, [page], settings) as contents:
-        content = contents[page.page_number]
-        deliver(session, decision, content, rules, settings, _queue_sender(settings.broker_url))
-    log.info("review.delivered", prediction_id=prediction.id, label=label, where=decision.destination)
-    return decision
 
 
 def decided_by(session: Session, prediction_id: int) -> tuple[Review, str] | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from schema.split import canonical_split
 
 CLASSIFY_TASK = "docsort.classify.v1"
 """The Celery door: a job naming files by path (ingest records them, then sends :data:`RUN_TASK`)."""
@@ -31,6 +33,9 @@ class DocumentRef(BaseModel):
     source: str = "celery"
     source_ref: str = ""
     filename: str | None = None
+    split: str | None = Field(None, description="Separation rules for this file (default: the job's).")
+
+    _split = field_validator("split")(lambda v: canonical_split(v))
 
 
 class ClassifyJob(BaseModel):
@@ -41,6 +46,13 @@ class ClassifyJob(BaseModel):
     documents: list[DocumentRef] = Field(min_length=1)
     model_name: str | None = Field(None, description="Model to use; default: the active one.")
     on_done: Literal["archive", "delete", "keep"] = "keep"
+    split: str | None = Field(
+        None,
+        description="Separation rules (schema.split): none, blank, barcode, class, pages:N, drop-blank, "
+        "comma-separated; default: the worker's DOCSORT_SPLIT.",
+    )
+
+    _split = field_validator("split")(lambda v: canonical_split(v))
 
 
 def job_from_task_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ClassifyJob:

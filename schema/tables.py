@@ -169,6 +169,7 @@ class Document(Base):
     error: Mapped[str | None] = mapped_column(Text)
     job_id: Mapped[str | None] = mapped_column(ForeignKey("submission_jobs.id"), index=True)
     stored_path: Mapped[str | None] = mapped_column(String(2000))
+    split: Mapped[str | None] = mapped_column(String(100))  # separation rules its door chose; None: default
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

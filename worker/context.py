@@ -39,6 +39,7 @@ class JobFile:
     filename: str
     path: Path | None  # the file, if it still exists
     finished: bool
+    split: str | None = None  # the separation rules its door chose (None: the worker's default)
     repeat: bool = False  # the same content appeared earlier in this job
 
 

@@ -19,7 +19,7 @@ from schema.files import copy_atomic
 from schema.logs import get_logger
 from schema.tables import Document
 from worker.context import JobFile
-from worker.delivery import unapplied_routes
+from worker.documents import undelivered, waiting_for_review
 from worker.routing import safe_component
 
 log = get_logger(__name__)
@@ -104,12 +104,14 @@ def finish_file(
     sessions: sessionmaker[Session], job_file: JobFile, on_done: OnDone, archive_dir: Path, error_dir: Path
 ) -> None:
     """Step 8, after the outcome is committed: archive, delete or keep the file; a failed one goes to
-    the error area. A file with a page not delivered yet stays where it is for the next attempt."""
+    the error area. A file with a document not delivered yet stays where it is for the next attempt; a
+    file with a document waiting for review is archived, even when the job asked to delete it, so the
+    operator's documents can be written from it."""
     with session_scope(sessions) as session:
         document = session.get(Document, job_file.document_id)
         if document is None or document.state not in (DocumentState.done, DocumentState.failed):
             return
-        if document.state == DocumentState.done and unapplied_routes(session, document.id):
+        if document.state == DocumentState.done and undelivered(session, document.id):
             log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
             return
         stored = Path(document.stored_path) if document.stored_path else None
@@ -119,6 +121,8 @@ def finish_file(
                 job_file.path, error_dir, document.filename, document.sha256, document.error or "failed"
             )
         else:
-            where = apply_on_done(job_file.path, on_done, archive_dir, document.filename, document.sha256)
+            keep_for_review = on_done == "delete" and bool(waiting_for_review(session, document.id))
+            action: OnDone = "archive" if keep_for_review else on_done
+            where = apply_on_done(job_file.path, action, archive_dir, document.filename, document.sha256)
         if owns_record and where != stored:
             document.stored_path = str(where) if where else None

@@ -15,12 +15,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import insert_ignore, session_scope
-from schema.enums import DecisionKind, DecisionOrigin, DocumentState
+from schema.enums import DecisionKind, DecisionOrigin, DocumentState, PageRole
 from schema.errors import DocsortError
-from schema.tables import Document, Page, Prediction, RoutingDecision, utcnow
+from schema.tables import Document, OutputDocument, Page, Prediction, RoutingDecision, utcnow
+from worker.assemble import Assembly
 from worker.context import JobFile
 from worker.decide import Decision
 from worker.decode import DecodedFile
+from worker.documents import has_model_documents
 from worker.explain import Explanation
 from worker.infer import PageScores
 from worker.inference import LoadedModel
@@ -126,6 +128,18 @@ def record_failure(session: Session, document: Document, reason: str) -> Routing
     found = failure_of(session, document.id)
     if found is not None:
         return found
+    if not has_model_documents(session, document.id):
+        session.add(
+            OutputDocument(
+                document_id=document.id,
+                origin=DecisionOrigin.model,
+                generation=0,
+                seq=1,
+                pages=[],
+                kind=DecisionKind.failed,
+                reason=reason,
+            )
+        )
     decision = RoutingDecision(
         document_id=document.id,
         origin=DecisionOrigin.model,
@@ -146,13 +160,16 @@ def record_file(
     sessions: sessionmaker[Session],
     job_file: JobFile,
     decoded: DecodedFile,
-    pages: list[tuple[PageScores, Decision]],
+    scores: list[PageScores],
+    page_decisions: list[Decision],
+    assembly: Assembly,
     explained: dict[int, Explanation],
     model: LoadedModel,
     worker_name: str,
 ) -> list[DecisionKind]:
-    """Record one file's pages, predictions and decisions in one transaction; the decision kinds
-    (empty when another worker finished the file meanwhile)."""
+    """Record one file in one transaction: its pages (with their role), the model's prediction of each,
+    each content page's decision (its document's), and the file's output documents. The decision kinds
+    of its content pages (empty when another worker finished the file meanwhile)."""
     kinds: list[DecisionKind] = []
     with session_scope(sessions) as session:
         document = session.get(Document, job_file.document_id)
@@ -160,37 +177,68 @@ def record_file(
             return kinds
         document.page_count = len(decoded.pages)
         document.media_type = decoded.media_type
-        for page, (scores, decision) in zip(decoded.pages, pages, strict=True):
+        for page, page_scores, own in zip(decoded.pages, scores, page_decisions, strict=True):
+            role = assembly.dropped.get(page.number, PageRole.content)
             row = ensure_page(session, job_file.document_id, page.number, page.width, page.height)
+            row.role = role
             prediction, _ = ensure_prediction(
                 session,
                 row,
                 model_name=model.name,
                 model_version=model.version,
-                decision=decision,
-                latency_ms=scores.latency_ms,
+                decision=own,
+                latency_ms=page_scores.latency_ms,
                 worker=worker_name,
             )
+            planned = assembly.document_of(page.number)
+            if planned is None:
+                continue  # a separator sheet or a blank page: not part of any document
             values: dict[str, Any] = {
                 "document_id": job_file.document_id,
                 "page_id": row.id,
                 "prediction_id": prediction.id,
                 "origin": DecisionOrigin.model,
-                "kind": decision.kind,
-                "label": decision.label,
-                "reason": decision.reason,
+                "kind": planned.kind,
+                "label": planned.decision.label,
+                "reason": planned.reason,
             }
             explanation = explained.get(page.number)
-            if decision.kind == DecisionKind.review and explanation is not None:
+            if planned.kind == DecisionKind.review and explanation is not None:
                 row.image_path = str(explanation.image_path)
                 values["cam_path"] = str(explanation.cam_path) if explanation.cam_path else None
             recorded, _ = ensure_decision(session, values)
             kinds.append(recorded.kind)
+        if not has_model_documents(session, job_file.document_id):
+            _add_documents(session, job_file.document_id, assembly, model)
         document.state = DocumentState.done
         document.error = None
         document.finished_at = utcnow()
     job_file.finished = True
     return kinds
+
+
+def _add_documents(session: Session, document_id: int, assembly: Assembly, model: LoadedModel) -> None:
+    for seq, planned in enumerate(assembly.documents, start=1):
+        decision = planned.decision
+        session.add(
+            OutputDocument(
+                document_id=document_id,
+                origin=DecisionOrigin.model,
+                generation=0,
+                seq=seq,
+                pages=list(planned.pages),
+                kind=decision.kind,
+                label=decision.label,
+                confidence=decision.confidence,
+                margin=decision.margin,
+                scores=decision.scores,
+                reason=planned.reason,
+                starts_by=planned.starts_by,
+                model_name=model.name,
+                model_version=model.version,
+            )
+        )
+    session.flush()
 
 
 def fail_file(sessions: sessionmaker[Session], job_file: JobFile, reason: str) -> bool:

@@ -36,7 +36,9 @@ def resolve_files(ctx: WorkerContext, job: ClassifyJob) -> list[JobFile]:
             finished = is_finished(document)
             if not finished and document.id not in seen:
                 document.state = DocumentState.processing
-            job_file = JobFile(document.id, document.sha256, document.filename, path, finished)
+            job_file = JobFile(
+                document.id, document.sha256, document.filename, path, finished, split=document.split
+            )
             job_file.repeat = document.id in seen
             seen.add(document.id)
             files.append(job_file)

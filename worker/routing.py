@@ -8,13 +8,14 @@ root, whatever the label or file name holds. :mod:`worker.delivery` carries the 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from schema.errors import DocsortError
+from schema.split import canonical_split
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
 
@@ -23,12 +24,19 @@ class RoutingError(DocsortError):
     """A destination is invalid or could not be written."""
 
 
+NAME_FIELDS = "{label}, {date}, {stem}, {sha}, {index}, {pages}"
+
+
 class Destination(BaseModel):
-    """Exactly one of ``folder`` (a template under the outbox root), ``queue`` or ``webhook``."""
+    """Exactly one of ``folder`` (a template under the outbox root), ``queue`` or ``webhook``; ``name``
+    is the template of a delivered document's file name (its suffix is added: ``.pdf``, ``.tif`` or the
+    source's), from {label}, {date}, {stem} (the source's name), {sha} (10 characters of its sha256),
+    {index} (the document's place in the source, 1-based) and {pages} (``1-3``)."""
 
     folder: str | None = None
     queue: str | None = None
     webhook: str | None = None
+    name: str | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Destination:
@@ -39,6 +47,11 @@ class Destination(BaseModel):
             )
         if self.webhook and not self.webhook.startswith(("http://", "https://")):
             raise ValueError(f"webhook {self.webhook!r} must be an http(s) URL")
+        if self.name is not None:
+            try:
+                self.name.format(label="x", date=datetime.now(UTC), stem="x", sha="x", index=1, pages="1")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"name {self.name!r}: use the fields {NAME_FIELDS} ({exc})") from exc
         return self
 
     def describe(self) -> str:
@@ -49,7 +62,16 @@ class Destination(BaseModel):
         return f"webhook:{self.webhook}"
 
 
+class SourceRules(BaseModel):
+    """What a watch subfolder (a source tag) asks of its files."""
+
+    split: str | None = Field(None, description="Separation rules of its files (schema.split).")
+
+    _split = field_validator("split")(lambda v: canonical_split(v))
+
+
 class RoutingRules(BaseModel):
+    sources: dict[str, SourceRules] = Field(default_factory=dict)
     default: Destination = Field(default_factory=lambda: Destination(folder="{label}/{date:%Y-%m}"))
     classes: dict[str, Destination] = Field(default_factory=dict)
     rejected: Destination = Field(default_factory=lambda: Destination(folder="_rejected/{date:%Y-%m}"))
@@ -68,6 +90,15 @@ class RoutingRules(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             raise RoutingError(f"{path}: invalid routing rules: {exc}") from exc
+
+    def split_for(self, tag: str) -> str | None:
+        """The separation rules of a source tag: its own, or its nearest parent folder's."""
+        parts = [p for p in tag.split("/") if p]
+        for n in range(len(parts), 0, -1):
+            found = self.sources.get("/".join(parts[:n]))
+            if found is not None and found.split is not None:
+                return found.split
+        return None
 
     def for_label(self, label: str | None) -> tuple[str, Destination]:
         """(rule name, destination) for a label; ``None`` means the operator rejected the page."""

@@ -1,4 +1,5 @@
-"""One job, top to bottom: resolve -> decode -> infer -> decide -> explain -> record -> deliver -> finish.
+"""One job, top to bottom: resolve -> decode -> infer -> assemble (and decide) -> explain -> record ->
+deliver -> finish.
 
 The Celery task (:mod:`worker.tasks`) is a thin shell over :func:`run_job`; tests call it directly, with
 no broker. Each step is a module with a narrow interface. Every effect is idempotent, so a redelivered or
@@ -15,8 +16,10 @@ from schema.db import session_scope
 from schema.enums import DecisionKind, DocumentState
 from schema.logs import get_logger
 from schema.messages import ClassifyJob
+from schema.split import SplitRules
 from schema.tables import Document
 from worker import metrics
+from worker.assemble import Assembly, assemble_file, preview_side
 from worker.context import JobFile, JobOutcome, WorkerContext
 from worker.decide import Decision, Policy, decide
 from worker.decode import decode_files
@@ -42,24 +45,36 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
     files = resolve_files(ctx, job)
     outcome = JobOutcome(documents=len(files), already_done=sum(1 for f in files if f.finished))
     decoded, failures = decode_files(
-        files, model.manifest.input, ctx.decode_guard, ctx.settings.decode_limits()
+        files,
+        model.manifest.input,
+        ctx.decode_guard,
+        ctx.settings.decode_limits(),
+        lambda f: preview_side(SplitRules.parse(f.split or ctx.settings.split)),
     )
     for failure in failures:
         fail(ctx, failure.file, failure.reason)
     scores = infer(model, [d for _, d in decoded])
     policy = Policy.from_thresholds(model.manifest.thresholds, ctx.settings.confidence, ctx.settings.margin)
+    names = model.manifest.class_names
     for (job_file, decoded_file), file_scores in zip(decoded, scores, strict=True):
-        pages = [(s, decide(s.probs, model.manifest.class_names, policy)) for s in file_scores]
+        own = [decide(s.probs, names, policy) for s in file_scores]
+        split = SplitRules.parse(job_file.split or ctx.settings.split)
+        plan = assemble_file(decoded_file, file_scores, split, names, policy)
+        if not plan.documents:
+            fail(ctx, job_file, plan.empty_reason or "no document in this file")
+            continue
         explained = explain_file(
             job_file.path,
             job_file.sha256,
-            _review_pages(decoded_file.pages, pages),
+            _review_pages(plan, file_scores, decoded_file.pages),
             model,
             ctx.settings.dir("review"),
             ctx.settings.review_max_side,
             ctx.settings.decode_limits(),
         )
-        kinds = record_file(ctx.sessions, job_file, decoded_file, pages, explained, model, ctx.worker_name)
+        kinds = record_file(
+            ctx.sessions, job_file, decoded_file, file_scores, own, plan, explained, model, ctx.worker_name
+        )
         _count(outcome, model, kinds, file_scores)
     rules = RoutingRules.load(ctx.settings.routes_file)
     for job_file in files:
@@ -97,13 +112,15 @@ def finish(ctx: WorkerContext, job_file: JobFile, on_done: OnDone) -> None:
 
 
 def _review_pages(
-    pages: list[PreparedPage], scored: list[tuple[PageScores, Decision]]
+    plan: Assembly, scores: list[PageScores], pages: list[PreparedPage]
 ) -> dict[int, tuple[PageScores, Decision]]:
-    return {
-        page.number: (scores, decision)
-        for page, (scores, decision) in zip(pages, scored, strict=True)
-        if decision.kind == DecisionKind.review
-    }
+    """The pages of the documents sent to review, with their scores and their document's decision."""
+    found: dict[int, tuple[PageScores, Decision]] = {}
+    for page, page_scores in zip(pages, scores, strict=True):
+        planned = plan.document_of(page.number)
+        if planned is not None and planned.kind == DecisionKind.review:
+            found[page.number] = (page_scores, planned.decision)
+    return found
 
 
 def _count(

@@ -11,11 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from schema.errors import SettingsInvalid
 from schema.messages import DEFAULT_QUEUE
 from schema.settings import DocsortSettings, describe_validation_error
+from schema.split import SplitRules
 from worker import limits
 
 Provider = Literal["cpu", "cuda", "auto"]
@@ -48,6 +49,11 @@ class WorkerSettings(DocsortSettings):
     task_time_limit: int = Field(1800, ge=1, description="Hard time limit of one job, seconds.")
     max_retries: int = Field(5, ge=0, le=50, description="Retries of a job on a transient fault.")
     retry_backoff_s: float = Field(2.0, gt=0.0, description="First retry delay; doubles each retry.")
+    split: str = Field(
+        "none",
+        description="Separation rules of a file whose door gave none: none, blank, barcode, class, pages:N, "
+        "drop-blank (comma-separated).",
+    )
     review_max_side: int = Field(1600, ge=64, le=10000, description="Longest side of saved review images.")
     max_page_pixels: int = Field(
         limits.MAX_PAGE_PIXELS,
@@ -84,6 +90,14 @@ class WorkerSettings(DocsortSettings):
         description="Render PDF pages in a separate process under the memory and time limits; false "
         "renders them in the worker's process, unbounded.",
     )
+
+    @field_validator("split")
+    @classmethod
+    def _known_split(cls, value: str) -> str:
+        try:
+            return str(SplitRules.parse(value))
+        except ValueError as exc:
+            raise ValueError(f"DOCSORT_SPLIT={value!r}: {exc}") from exc
 
     @model_validator(mode="after")
     def _check_worker(self) -> WorkerSettings:

@@ -7,7 +7,7 @@ of 1, 2, 3, 4, 1, 2 ... pages. Per source, three ways run in interleaved rounds:
 
 - **lossless**: :func:`worker.document_file.write_document` for each document (PDF page objects or
   TIFF frames copied);
-- **PNG**: :func:`worker.delivery.render_pages` for every page of the file, as delivery does today
+- **PNG**: :func:`render_pages` for every page of the file, as delivery did before documents
   for a multi-page file (PDF pages rendered at the decoder's 150 dpi, TIFF frames decoded at 300 dpi);
 - **whole file**: the file as one document (a byte copy), for scale.
 
@@ -28,10 +28,25 @@ from docsort.bench.common import ratio
 from docsort.bench.docs import Section, num, plain
 from docsort.bench.timing import interleaved
 from docsort.synth import CLASSES, make_page
-from worker.delivery import render_pages
+from worker.cam import save_png
 from worker.document_file import document_suffix, write_document
+from worker.imaging import iter_pages
 
 A4_300DPI = (2480, 3508)
+
+
+def render_pages(source: Path, numbers: set[int], out_dir: Path, sha256: str) -> dict[int, Path]:
+    """The delivery of a multi-page file's pages before documents (the baseline measured here): each
+    wanted page decoded whole (PDF at 150 dpi) and saved as a PNG."""
+    found: dict[int, Path] = {}
+    for page in iter_pages(source):
+        if page.number in numbers:
+            found[page.number] = save_png(page.image, out_dir / f"{sha256[:16]}-p{page.number}.png")
+        if len(found) == len(numbers):
+            break
+    return found
+
+
 DPI = 300
 JPEG_QUALITY = 85
 DOCUMENT_SIZES = (1, 2, 3, 4)
@@ -67,7 +82,7 @@ a PDF of JPEG pages (quality 85) and a G4 TIFF. Each is cut into documents of 1,
 pages, and three ways of delivering it run in interleaved rounds (median of the rounds, after a
 warm-up): **lossless**, `worker.document_file.write_document` for each document (the PDF's page
 objects copied with pikepdf, the TIFF's G4 frames copied at the tag level); **PNG**, what delivery
-does today for a multi-page file, `worker.delivery.render_pages` over every page (a PDF page rendered
+did before documents for a multi-page file, each page rendered and saved as a PNG (a PDF page rendered
 at the decoder's 150 dpi, a TIFF frame decoded at 300 dpi, each saved as a PNG); and the **whole
 file** as one document (a byte copy). *PNG ÷ lossless* is the time ratio. Bytes are those written
 per page; a PNG of a PDF page also holds a quarter of the source's pixels (150 against 300 dpi).

@@ -57,6 +57,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_output_documents_document_id'), ['document_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_output_documents_kind'), ['kind'], unique=False)
 
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('split', sa.String(length=100), nullable=True))
+
     with op.batch_alter_table('pages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('role', sa.Enum('content', 'separator', 'blank', name='page_role', native_enum=False, create_constraint=True, length=16), server_default='content', nullable=False))
 
@@ -160,6 +163,9 @@ def downgrade() -> None:
     with op.batch_alter_table('pages', schema=None) as batch_op:
         batch_op.drop_constraint('page_role', type_='check')
         batch_op.drop_column('role')
+
+    with op.batch_alter_table('documents', schema=None) as batch_op:
+        batch_op.drop_column('split')
 
     with op.batch_alter_table('output_documents', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_output_documents_kind'))
