@@ -4,15 +4,17 @@ Both read an image of the page at reduced size (the caller's preview decode, lon
 1000-1700 pixels; any PIL mode or a ``uint8`` array), never the model input.
 
 **Blank.** The page is measured at :data:`WORK_SIDE` pixels on its longest side (area-averaged down,
-which also melts dither and single-pixel noise). The paper level is estimated locally (a max then
-median filter over a 1/16 thumbnail, enlarged), so grey, yellowed or unevenly lit paper is paper.
+which also melts dither and single-pixel noise). The paper level under each pixel is a quadratic
+surface fitted to the paper of a 1/16 thumbnail, so grey, yellowed or unevenly lit paper is paper
+and a photograph is not.
 A pixel is ink when it is darker than the paper under it by at least :data:`CONTRAST` of the paper
-level and :data:`NOISE_SIGMAS` times the page's own noise (median absolute deviation of the residual):
-bleed-through and sensor noise stay below that. A border of :data:`BORDER` of each side is left out
-(scanner edges, the dark bed, shadows), and so are marks touching it (punch holes, skew wedges) and
-marks smaller than :data:`DUST_PIXELS` (dust). The page is blank when the remaining ink covers at most
-``ink_max`` of the page and its largest connected mark at most ``mark_max``: one short line of text
-is over both.
+level and :data:`NOISE_SIGMAS` times the page's own noise (the spread of each pixel around its 3x3
+median): bleed-through and sensor noise stay below that. A border of :data:`BORDER` of each side is
+left out (scanner edges, the dark bed, shadows), and so are marks that touch it without reaching
+further than :data:`EDGE_BAND` inward (punch holes, skew wedges, spine shadows), thin marks from edge
+to edge (streaks of a dirty scanner glass, folds) and marks smaller than :data:`DUST_PIXELS` (dust).
+The page is blank when the remaining ink covers at most ``ink_max`` of the page and its largest
+connected mark at most ``mark_max``: one short line of text is over both.
 
 **Separator sheet.** zxing-cpp reads the codes (:data:`CODE_FORMATS`) at the resolution given. As in
 Paperless-ngx (``PATCHT``), a page is a separator sheet when one of its codes reads the separator
@@ -38,6 +40,8 @@ PAPER_FIT_ROUNDS = 4  # rounds of the paper fit
 PAPER_BAND = 0.08  # thumbnail pixels this much below the fit are not paper in the next round
 CONTRAST = 0.25  # ink is darker than the paper under it by at least this share of the paper level...
 NOISE_SIGMAS = 6.0  # ...and by at least this many times the page's noise
+EDGE_BAND = 0.08  # a mark touching the border and staying this close to it is an edge artefact
+STREAK = 0.02  # a mark from edge to opposite edge no thicker than this share is a streak or a fold
 DUST_PIXELS = 10  # marks smaller than this (at WORK_SIDE) are dust or noise
 BLANK_INK_MAX = 0.0002  # blank: ink covers at most this share of the page...
 BLANK_MARK_MAX = 0.0001  # ...and its largest mark at most this share
@@ -198,15 +202,25 @@ def _noise(grey: np.ndarray) -> float:
 
 
 def _mark_areas(ink: np.ndarray, dust: int) -> np.ndarray:
-    """Areas of the connected marks that are not dust and do not touch the edge of the measured area."""
+    """Areas of the connected marks that are not dust and not edge artefacts: a mark touching an edge of
+    the measured area that stays within :data:`EDGE_BAND` of it (a punch hole, a skew wedge, a shadow),
+    or a thin one from an edge to the opposite edge (a streak of a dirty scanner glass, a fold)."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     stats = stats[1:count]
     h, w = ink.shape
     x, y = stats[:, cv2.CC_STAT_LEFT], stats[:, cv2.CC_STAT_TOP]
     right, bottom = x + stats[:, cv2.CC_STAT_WIDTH], y + stats[:, cv2.CC_STAT_HEIGHT]
-    inside = (x > 0) & (y > 0) & (right < w) & (bottom < h)
+    band_x, band_y = EDGE_BAND * w, EDGE_BAND * h
+    artefact = (
+        ((x == 0) & (right <= band_x))
+        | ((right == w) & (x >= w - band_x))
+        | ((y == 0) & (bottom <= band_y))
+        | ((bottom == h) & (y >= h - band_y))
+        | ((x == 0) & (right == w) & (bottom - y <= STREAK * h))
+        | ((y == 0) & (bottom == h) & (right - x <= STREAK * w))
+    )
     areas = stats[:, cv2.CC_STAT_AREA]
-    return areas[inside & (areas >= dust)]
+    return areas[~artefact & (areas >= dust)]
 
 
 def read_codes(image: Image.Image | np.ndarray) -> list[Code]:

@@ -39,11 +39,12 @@ sheet wins, with its own reason. A document holding an unreadable page goes to r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
+from pydantic_core import core_schema
 
 from schema.enums import DecisionKind
 from schema.errors import DocsortError
@@ -94,9 +95,13 @@ class SplitRules:
         flags.pop("none", None)
         return cls(**flags)
 
+    def __post_init__(self) -> None:
+        if self.every is not None and not 1 <= self.every <= MAX_PAGES:
+            raise SplitRulesError(f"pages:{self.every} needs a page count from 1 to {MAX_PAGES}")
+
     def __str__(self) -> str:
-        words = [name for name, on in (("blank", self.blank), ("barcode", self.barcode),
-                                       ("class", self.by_class)) if on]  # fmt: skip
+        flags = (("blank", self.blank), ("barcode", self.barcode), ("class", self.by_class))
+        words = [name for name, on in flags if on]
         words += [f"pages:{self.every}"] if self.every else []
         words += ["drop-blank"] if self.drop_blank else []
         return ",".join(words) or "none"
@@ -107,8 +112,6 @@ class SplitRules:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
-        from pydantic_core import core_schema  # pydantic's own core; only needed when used in a model
-
         return core_schema.no_info_plain_validator_function(
             lambda v: v if isinstance(v, SplitRules) else cls.parse(v),
             json_schema_input_schema=core_schema.str_schema(),
@@ -120,11 +123,18 @@ def _choices() -> str:
     return ", ".join(TOKENS) + " (joined by commas)"
 
 
+FIELDS = {
+    "none": "none",
+    "blank": "blank",
+    "barcode": "barcode",
+    "class": "by_class",
+    "drop-blank": "drop_blank",
+}
+
+
 def _token(token: str, text: str) -> tuple[str, Any]:
-    names = {"none": "none", "blank": "blank", "barcode": "barcode", "class": "by_class",
-             "drop-blank": "drop_blank", "drop_blank": "drop_blank"}  # fmt: skip
-    if token in names:
-        return names[token], True
+    if token.replace("_", "-") in FIELDS:
+        return FIELDS[token.replace("_", "-")], True
     if token.startswith("pages"):
         count = token.removeprefix("pages").lstrip(":= ")
         if count.isdigit() and 1 <= int(count) <= MAX_PAGES:
@@ -275,16 +285,16 @@ def _soft_cuts(
     """(start, end, why) of the documents inside one run: every N pages, then by class."""
     n = len(run.pages)
     step = rules.every or n
-    blocks = [(s, min(n, s + step), run.cut if s == 0 else f"every {step} pages (pages:{step})")
-              for s in range(0, n, step)]  # fmt: skip
+    every = f"every {step} pages (pages:{step})"
+    blocks = [(s, min(n, s + step), run.cut if s == 0 else every) for s in range(0, n, step)]
     if not rules.by_class or (run.separator is not None and run.separator.label is not None):
         return blocks
     out = []
     for start, end, cut in blocks:
-        paths = class_path([probs.get(p.number) for p in run.pages[start:end]], len(class_names), cost)
-        for i, (s, e) in enumerate(_runs_of(paths)):
-            why = cut if i == 0 else (f"class changes from {class_names[paths[s - 1]]} to "
-                                      f"{class_names[paths[s]]} (new document cost {cost:g})")  # fmt: skip
+        path = class_path([probs.get(p.number) for p in run.pages[start:end]], len(class_names), cost)
+        for i, (s, e) in enumerate(_runs_of(path)):
+            change = f"{class_names[path[s - 1]]} to {class_names[path[s]]}"
+            why = cut if i == 0 else f"class changes from {change} (new document cost {cost:g})"
             out.append((start + s, start + e, why))
     return out
 
@@ -328,24 +338,30 @@ def _document(
     pages = run.pages[start:end]
     readable = [probs[p.number] for p in pages if p.number in probs]
     unreadable = tuple(p.number for p in pages if p.number not in probs)
-    review = _unreadable_reason(pages, probs) if unreadable else None
-    mean = np.mean(readable, axis=0) if readable else None
-    named = run.separator.label if run.separator is not None else None
-    if named is not None:
-        top = class_names.index(named)
-        why = f"named by the separator sheet on page {run.separator_page} ({run.separator.value!r})"  # type: ignore[union-attr]
-    elif mean is not None:
+    mean = np.mean(readable, axis=0) if readable else np.zeros(len(class_names))
+    sheet = run.separator
+    if sheet is not None and sheet.label is not None:
+        top = class_names.index(sheet.label)
+        why = f"named by the separator sheet on page {run.separator_page} ({sheet.value!r})"
+    else:
         top = int(np.argmax(mean))
         why = f"top class of the mean over {len(readable)} page{'s' if len(readable) > 1 else ''}"
-    else:
-        return OutputDocument(index, tuple(p.number for p in pages), None, 0.0, 0.0, None, cut,
-                              "no page could be read", False, unreadable, review)  # fmt: skip
-    confidence = float(mean[top]) if mean is not None else 0.0
-    others = np.delete(mean, top) if mean is not None else np.zeros(0)
-    margin = max(0.0, confidence - float(others.max())) if others.size else confidence
-    vector = tuple(float(x) for x in mean) if mean is not None else None
-    return OutputDocument(index, tuple(p.number for p in pages), class_names[top], confidence, margin, vector,
-                          cut, why, named is not None, unreadable, review)  # fmt: skip
+    named = sheet is not None and sheet.label is not None
+    confidence = float(mean[top])
+    second = float(np.delete(mean, top).max()) if len(class_names) > 1 else 0.0
+    return OutputDocument(
+        index=index,
+        pages=tuple(p.number for p in pages),
+        label=class_names[top] if readable or named else None,
+        confidence=confidence,
+        margin=max(0.0, confidence - second),
+        probs=tuple(float(x) for x in mean) if readable else None,
+        cut=cut,
+        label_reason=why if readable or named else "no page could be read",
+        named_by_separator=named,
+        unreadable=unreadable,
+        review_reason=_unreadable_reason(pages, probs) if unreadable else None,
+    )
 
 
 def _unreadable_reason(pages: list[PageEvidence], probs: dict[int, np.ndarray]) -> str:
@@ -379,10 +395,15 @@ def decide_document(document: OutputDocument, class_names: Sequence[str], policy
         return Decision(document.label or "", 0.0, 0.0, {}, DecisionKind.review, reason)
     decision = decide(np.asarray(document.probs), list(class_names), policy)
     if document.named_by_separator and document.label is not None:
-        decision = Decision(document.label, document.confidence, document.margin, decision.scores,
-                            DecisionKind.auto, f"class {document.label_reason}")  # fmt: skip
+        decision = replace(
+            decision,
+            label=document.label,
+            confidence=document.confidence,
+            margin=document.margin,
+            kind=DecisionKind.auto,
+            reason=f"class {document.label_reason}",
+        )
     if document.review_reason:
         reason = f"{document.review_reason}; {decision.reason}"
-        decision = Decision(decision.label, decision.confidence, decision.margin, decision.scores,
-                            DecisionKind.review, reason)  # fmt: skip
+        decision = replace(decision, kind=DecisionKind.review, reason=reason)
     return decision

@@ -44,6 +44,8 @@ class Defects:
     skew: float = 0.0  # degrees
     bed: bool = False  # the corners uncovered by the skew show the dark scanner bed
     blur: float = 0.0  # Gaussian blur sigma in pixels
+    holes: int = 0  # punch holes along the left edge (2 or 3), dark as the scanner lid behind them
+    shadow: float = 0.0  # a dark band along the right edge, as from a book spine (0.5: half as bright)
 
 
 def a4_size(dpi: int) -> Size:
@@ -64,6 +66,8 @@ def random_defects(rng: np.random.Generator) -> Defects:
         skew=float(np.clip(rng.normal(0.0, 1.0), -3.0, 3.0)),
         bed=bool(rng.random() < 0.15),
         blur=float(rng.uniform(0.3, 1.0)) if rng.random() < 0.5 else 0.0,
+        holes=int(rng.choice([2, 3])) if rng.random() < 0.1 else 0,
+        shadow=float(rng.uniform(0.2, 0.6)) if rng.random() < 0.15 else 0.0,
     )
 
 
@@ -91,11 +95,17 @@ def _light(img: np.ndarray, d: Defects, rng: np.random.Generator) -> np.ndarray:
     angle = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(angle) * xx / w + np.sin(angle) * yy / h + 1.0) / 2.0
     shade = (1.0 - d.light * ramp**2) * (d.paper / 255.0)
+    if d.shadow:
+        shade *= 1.0 - d.shadow * np.exp(-(1.0 - xx / w) / 0.04)
     return np.clip(img.astype(np.float32) * shade, 0, 255).astype(np.uint8)
 
 
 def _dust(rng: np.random.Generator, img: np.ndarray, d: Defects) -> None:
+    """Specks, hairs and punch holes, drawn in place."""
     h, w = img.shape
+    for i in range(d.holes):
+        centre = (round(w * 0.035), round(h * (i + 1) / (d.holes + 1)))
+        cv2.circle(img, centre, round(w * 0.022), 40, -1, cv2.LINE_AA)
     for _ in range(d.dust):
         centre = (int(rng.integers(w)), int(rng.integers(h)))
         cv2.circle(img, centre, int(rng.integers(1, 3)), int(rng.integers(20, 120)), -1)
@@ -108,7 +118,7 @@ def _dust(rng: np.random.Generator, img: np.ndarray, d: Defects) -> None:
 def scan_sheet(rng: np.random.Generator, clean: np.ndarray, d: Defects) -> np.ndarray:
     """A clean grey sheet (white paper, dark ink) as the scanner hands it over, with ``d``'s defects."""
     img = _bleed(rng, clean, d.bleed) if d.bleed else clean.copy()
-    img = _light(img, d, rng) if (d.light or d.paper != 255) else img
+    img = _light(img, d, rng) if (d.light or d.shadow or d.paper != 255) else img
     _dust(rng, img, d)
     img = _skew(img, d)
     if d.blur:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,6 +14,7 @@ from docsort.bench.sheets import (
     code_modules,
     content_sheet,
     line_sheet,
+    scan_sheet,
     separator_sheet,
 )
 from worker.page_marks import (
@@ -35,8 +37,10 @@ DEFECTS = {
     "bleed-through": Defects(paper=235, bleed=0.14),
     "sensor noise": Defects(noise=9.0),
     "skew on a dark bed": Defects(skew=2.5, bed=True),
+    "punch holes": Defects(holes=3),
+    "spine shadow": Defects(shadow=0.6),
     "all at once": Defects(
-        paper=215, light=0.2, dust=120, hairs=3, bleed=0.12, noise=7.0, skew=-2.0, bed=True, blur=0.8
+        paper=215, light=0.2, dust=120, hairs=3, bleed=0.12, noise=7.0, skew=-2.0, bed=True, blur=0.8, holes=2
     ),
 }
 ROUGH = DEFECTS["all at once"]
@@ -69,6 +73,18 @@ def test_one_short_line_of_text_is_not_blank(name: str) -> None:
 def test_content_pages_are_not_blank(kind: str) -> None:
     ink = measure_ink(content_sheet(rng(1), kind, SIZE, ROUGH))
     assert not ink.blank and ink.ink_fraction > 10 * BLANK_INK_MAX
+
+
+def test_a_mark_from_the_edge_into_the_page_counts_a_streak_or_fold_does_not() -> None:
+    into = np.full((SIZE[1], SIZE[0]), 255, np.uint8)
+    cv2.line(into, (0, 900), (700, 900), 20, 4)  # a stroke from the left edge to the middle
+    assert not measure_ink(scan_sheet(rng(1), into, Defects(noise=3.0))).blank
+    streak = np.full((SIZE[1], SIZE[0]), 255, np.uint8)
+    cv2.line(streak, (600, 0), (600, SIZE[1]), 30, 3)  # from a speck on the scanner glass
+    fold = np.full((SIZE[1], SIZE[0]), 255, np.uint8)
+    cv2.line(fold, (0, 580), (SIZE[0], 590), 90, 4)  # a letter folded in three
+    for sheet in (streak, fold):
+        assert measure_ink(scan_sheet(rng(1), sheet, Defects(noise=3.0))).blank
 
 
 def test_bleed_through_is_not_ink_but_the_same_text_printed_is() -> None:
