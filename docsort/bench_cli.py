@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from docsort.bench import assemble, cam, inference, int8, pipeline, scale
+from docsort.bench import assemble, cam, inference, int8, pipeline, scale, separate
 from docsort.bench.docs import DOC_PATH, record
 from docsort.bench.machine import this_machine
 from trainer.bench import format_head_cache, head_cache
@@ -230,6 +230,41 @@ def assemble_command(
     machine = _machine(("pikepdf", "tifffile", "pypdfium2"))
     result = assemble.run(pages=pages, distinct=distinct, rounds=rounds)
     _finish(ctx, assemble.SECTION, result, assemble.summary(result), machine, as_json, write_docs, docs_path)
+
+
+@bench_app.command("separate")
+def separate_command(
+    ctx: typer.Context,
+    files: int = typer.Option(500, "--files", min=1, help="Simulated batch files for the class rule."),
+    image_files: int = typer.Option(20, "--image-files", min=0, help="Scanned batch files per image rule."),
+    lambdas: str = typer.Option("0,1,2,3,4,5,6,8", "--lambdas", help="New-document costs to compare (nats)."),
+    classes: str = typer.Option("4,16", "--classes", help="Class counts of the simulated classifiers."),
+    dpi: int = typer.Option(150, "--dpi", min=50, max=300, help="Resolution of the generated A4 scans."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = JSON_OPT,
+    write_docs: bool = typer.Option(False, "--write-docs", help="Record this run in docs/documents.md."),
+    docs_path: Path = typer.Option(
+        None, "--docs", help="The file to record in (default: docs/documents.md)."
+    ),
+) -> None:
+    """Documents recovered exactly by the separation rules: greedy against the segmentation cost."""
+    try:
+        costs = tuple(float(x) for x in lambdas.split(","))
+        counts = tuple(int(x) for x in classes.split(","))
+    except ValueError as exc:
+        raise typer.BadParameter("numbers joined by commas, e.g. 0,2,4 and 4,16") from exc
+    if any(k < 2 for k in counts):
+        raise typer.BadParameter("at least 2 classes each", param_hint="--classes")
+    machine = _machine()
+    result = _finite(separate.run(files, image_files, costs, counts, dpi, seed))
+    for line in separate.summary(result):
+        typer.echo(line)
+    typer.echo(f"machine: {machine.describe()}; load {machine.load_text()}")
+    if write_docs:
+        written = separate.write_docs(result, machine, rerun_command(ctx), docs_path or separate.DOC_PATH)
+        typer.echo(f"recorded in {written}")
+    if as_json:
+        typer.echo(json.dumps({**result, "machine": machine.describe(), "load": list(machine.load)}))
 
 
 @bench_app.command("head-cache")
