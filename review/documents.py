@@ -142,24 +142,5 @@ def deliver_reviewed(
     if labels is None:
         return decision  # other pages of the document wait for an answer
     operator_id = session.scalar(select(Review.operator_id).where(Review.prediction_id == prediction_id))
-    made = decide_review_document(
-        session, settings, output.id, parts_from_pages(output.pages, labels), operator_id
-    )
-    for part in made:
-        for number in part.pages:
-            _mark_page_delivered(session, part, number)
+    decide_review_document(session, settings, output.id, parts_from_pages(output.pages, labels), operator_id)
     return decision
-
-
-def _mark_page_delivered(session: Session, part: OutputDocument, number: int) -> None:
-    rows = session.scalars(
-        select(RoutingDecision)
-        .join(Page, Page.id == RoutingDecision.page_id)
-        .where(
-            Page.document_id == part.document_id,
-            Page.page_number == number,
-            RoutingDecision.origin == DecisionOrigin.operator,
-        )
-    )
-    for row in rows:
-        row.rule, row.destination, row.applied_at = part.rule, part.destination, part.delivered_at

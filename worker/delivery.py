@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope
@@ -25,7 +26,7 @@ from schema.files import copy_atomic
 from schema.logs import get_logger
 from schema.messages import ROUTED_TASK
 from schema.settings import DocsortSettings
-from schema.tables import Document, OutputDocument
+from schema.tables import Document, OutputDocument, Page, RoutingDecision
 from worker import metrics
 from worker.document_file import DocumentFileError, document_suffix, write_document
 from worker.documents import undelivered
@@ -196,8 +197,24 @@ def deliver(
     finally:
         work.unlink(missing_ok=True)
     output.rule, output.destination, output.delivered_at = rule, where, datetime.now(UTC)
+    _mark_pages(session, output)
     session.flush()
     log.info("document.delivered", document_id=document.id, pages=output.pages, rule=rule, where=where)
+
+
+def _mark_pages(session: Session, output: OutputDocument) -> None:
+    """Its pages' decisions (by the same origin) went where the document went."""
+    rows = session.scalars(
+        select(RoutingDecision)
+        .join(Page, Page.id == RoutingDecision.page_id)
+        .where(
+            Page.document_id == output.document_id,
+            Page.page_number.in_(output.pages),
+            RoutingDecision.origin == output.origin,
+        )
+    )
+    for row in rows:
+        row.rule, row.destination, row.applied_at = output.rule, output.destination, output.delivered_at
 
 
 def deliver_pending(

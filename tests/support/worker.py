@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from schema import db
 from schema.settings import DocsortSettings
-from schema.tables import Document, Page, Prediction, RoutingDecision
+from schema.tables import Document, OutputDocument, Page, Prediction, RoutingDecision
 from tests.support.tiny_model import make_tiny_model
 from tests.support.worker_proc import WorkerProcess
 from worker.context import WorkerContext
@@ -117,3 +117,14 @@ def count_rows(ws: WorkerSettings) -> dict[str, int]:
 def files_under(folder: Path | None) -> list[Path]:
     assert folder is not None
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def output_documents(ws: WorkerSettings) -> list[OutputDocument]:
+    """Every output document in force (not replaced by an operator's), in file and page order."""
+    engine = db.make_engine(ws.database_url)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            rows = s.scalars(select(OutputDocument).where(OutputDocument.superseded_at.is_(None)))
+            return sorted(rows, key=lambda o: (o.document_id, min(o.pages or [0]), o.generation))
+    finally:
+        engine.dispose()

@@ -5,24 +5,29 @@ from pathlib import Path
 
 import pytest
 
-from worker.delivery import RouteItem, send_item
+from worker.delivery import DeliveryItem, send_item
 from worker.routing import Destination, RoutingError, RoutingRules, render_folder
 
 WHEN = datetime(2026, 3, 9, tzinfo=UTC)
 
 
-def _item(tmp_path: Path, label: str | None = "invoice", filename: str = "scan 01.png") -> RouteItem:
+def _item(
+    tmp_path: Path, label: str | None = "invoice", filename: str = "scan 01.png", **kw: object
+) -> DeliveryItem:
     src = tmp_path / "src.png"
     src.write_bytes(b"page-bytes")
-    return RouteItem(
+    values: dict[str, object] = dict(
         document_id=1,
-        page_number=1,
-        page_count=1,
+        index=1,
+        n_documents=1,
+        pages=(1,),
         label=label,
         sha256="ab" * 32,
         filename=filename,
         content=src,
     )
+    values.update(kw)
+    return DeliveryItem(**values)  # type: ignore[arg-type]
 
 
 def test_folder_template_renders_label_and_date(tmp_path: Path) -> None:
@@ -95,3 +100,21 @@ def test_unwritable_destination_raises_routing_error(tmp_path: Path) -> None:
     (root / "invoice").write_text("a file where a folder should be")
     with pytest.raises(RoutingError, match="cannot write"):
         send_item(_item(tmp_path), Destination(folder="{label}/x"), root, when=WHEN)
+
+
+def test_a_document_of_a_file_that_holds_several_is_named_by_its_pages(tmp_path: Path) -> None:
+    item = _item(tmp_path, index=2, n_documents=3, pages=(3, 4, 5))
+    out = send_item(item, Destination(folder="{label}"), tmp_path / "out", when=WHEN)
+    assert Path(out).name == f"scan 01-{'ab' * 5}-p3-5.png"
+
+
+def test_name_template_fields(tmp_path: Path) -> None:
+    item = _item(tmp_path, index=2, n_documents=3, pages=(2, 4))
+    template = "{date:%Y}-{label}-{stem}-{index}-{pages}-{sha}"
+    out = send_item(item, Destination(folder="{label}", name=template), tmp_path / "out", when=WHEN)
+    assert Path(out).name == f"2026-invoice-scan 01-2-2_4-{'ab' * 5}.png"
+
+
+def test_name_template_with_an_unknown_field_is_refused() -> None:
+    with pytest.raises(ValueError, match="use the fields"):
+        Destination(folder="x", name="{nope}")

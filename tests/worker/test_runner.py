@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from schema.enums import DecisionKind, DocumentState
 from schema.messages import ROUTED_TASK, ClassifyJob, DocumentRef
-from schema.tables import Document, Page, Prediction, RoutingDecision
+from schema.tables import Document, OutputDocument, Page, Prediction, RoutingDecision
 from tests.support.jobs import run_admitted
 from tests.support.worker import make_context, write_page
 from worker.context import WorkerContext
@@ -95,25 +95,58 @@ def test_queue_destination_sends_a_json_task_with_a_lasting_path(
     assert message["content-type"] == "application/json"
     assert message["headers"]["task"] == ROUTED_TASK
     _args, kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-    assert kwargs["label"] == "dark" and kwargs["page"] == 1
+    assert kwargs["label"] == "dark" and kwargs["pages"] == [1] and kwargs["index"] == 1
     lasting = Path(kwargs["path"])
     assert lasting.is_file() and "_queue" in lasting.parts  # the original was deleted; this copy stays
     assert not (tmp_path / "dark.png").exists()
 
 
-def test_only_review_pages_of_a_multi_page_file_get_review_images(ctx: WorkerContext, tmp_path: Path) -> None:
+def test_a_multi_page_file_is_one_document_delivered_byte_for_byte(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    dark = [Image.new("RGB", (60, 80), (v, v, v)) for v in (0, 8)]
+    dark[0].save(tmp_path / "two.tif", save_all=True, append_images=dark[1:])
+    outcome = run_admitted(ctx, _job(tmp_path / "two.tif"))
+    assert (outcome.pages, outcome.auto, outcome.review) == (2, 2, 0)
+    (delivered,) = [p for p in ctx.settings.outbox_dir.rglob("*") if p.is_file()]
+    assert delivered.read_bytes() == (tmp_path / "two.tif").read_bytes() and "dark" in delivered.parts
+    with ctx.sessions() as s:
+        (document,) = s.scalars(select(OutputDocument)).all()
+        assert (document.pages, document.kind, document.label) == ([1, 2], DecisionKind.auto, "dark")
+        assert document.destination == str(delivered) and document.delivered_at is not None
+
+
+def test_every_page_of_a_document_under_review_gets_its_review_image(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
     pages = [Image.new("RGB", (60, 80), (v, v, v)) for v in (0, 128, 255)]
     pages[0].save(tmp_path / "three.tif", save_all=True, append_images=pages[1:])
     outcome = run_admitted(ctx, _job(tmp_path / "three.tif"))
-    assert (outcome.auto, outcome.review) == (2, 1)
+    assert (outcome.auto, outcome.review) == (0, 3)  # one document; its mean vector is unsure
     with ctx.sessions() as s:
         rows = s.scalars(select(Page).order_by(Page.page_number)).all()
-        assert [bool(p.image_path) for p in rows] == [False, True, False]
-        assert Image.open(rows[1].image_path or "").size == (60, 80)
-        sha = rows[0].document.sha256
-    outbox = ctx.settings.outbox_dir
-    assert outbox is not None
-    assert sorted(p.name for p in outbox.rglob("*.png")) == [
-        f"three-{sha[:10]}-p1.png",
-        f"three-{sha[:10]}-p3.png",
-    ]
+        assert all(p.image_path and Image.open(p.image_path).size == (60, 80) for p in rows)
+        (document,) = s.scalars(select(OutputDocument)).all()
+        assert document.kind == DecisionKind.review and document.delivered_at is None
+    assert not [p for p in ctx.settings.outbox_dir.rglob("*") if p.is_file()]  # nothing delivered yet
+
+
+def test_a_batch_is_separated_by_class_and_each_document_delivered_lossless(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    levels = (0, 4, 250, 255, 2)  # dark, dark, light, light, dark
+    pages = [Image.new("L", (60, 80), v).convert("1") for v in levels]
+    pages[0].save(tmp_path / "batch.tif", save_all=True, append_images=pages[1:], compression="group4")
+    job = ClassifyJob(documents=[DocumentRef(path=str(tmp_path / "batch.tif"))], split="class")
+    outcome = run_admitted(ctx, job)
+    assert (outcome.pages, outcome.auto) == (5, 5)
+    with ctx.sessions() as s:
+        documents = s.scalars(select(OutputDocument).order_by(OutputDocument.seq)).all()
+        assert [(d.pages, d.label) for d in documents] == [([1, 2], "dark"), ([3, 4], "light"), ([5], "dark")]
+        delivered = [Path(d.destination or "") for d in documents]
+    for document, path in zip(documents, delivered, strict=True):
+        with Image.open(path) as out:
+            assert out.n_frames == len(document.pages) and out.info.get("compression") == "group4"
+            for i, number in enumerate(document.pages):
+                out.seek(i)
+                assert out.tobytes() == pages[number - 1].tobytes()

@@ -16,7 +16,7 @@ from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document, Page, Prediction, RoutingDecision
 from tests.support.corpus import write_corpus
-from tests.support.worker import count_rows, files_under, wait_finished, write_page
+from tests.support.worker import count_rows, files_under, output_documents, wait_finished, write_page
 from tests.support.worker_proc import StartWorker, docsort_worker, send_classify
 from worker.settings import WorkerSettings
 
@@ -56,7 +56,8 @@ def test_corpus_comes_out_as_rows_routed_files_and_failures(
             assert doc.state == DocumentState.done, (path.name, doc.error)
             labels = tuple(p.predictions[0].label for p in doc.pages)
             assert labels == case.labels, path.name
-            assert all(p.predictions[0].decisions[0].applied_at for p in doc.pages), path.name
+            decisions = [p.predictions[0].decisions[0] for p in doc.pages]
+            assert all(d.applied_at or d.kind == DecisionKind.review for d in decisions), path.name
             assert doc.stored_path and Path(doc.stored_path).parent == ws.archive_dir
         else:
             assert doc.state == DocumentState.failed, path.name
@@ -66,7 +67,8 @@ def test_corpus_comes_out_as_rows_routed_files_and_failures(
             assert case.error.lower() in Path(f"{moved}.reason.txt").read_text().lower()
         assert not path.exists(), f"{path.name} left in the inbox"
     n_pages = sum(c.pages for c in cases.values() if c.readable)
-    assert len(files_under(ws.outbox_dir)) == n_pages
+    delivered = [o for o in output_documents(ws) if o.delivered_at is not None]
+    assert delivered and len(files_under(ws.outbox_dir)) == len(delivered)  # a file is one document
     assert count_rows(ws)["routing_decisions"] == n_pages + sum(1 for c in cases.values() if not c.readable)
     # the worker is still running and takes the next job
     grey = write_page(tmp_path / "after.png", 128)
@@ -92,8 +94,11 @@ def test_task_delivered_twice_records_and_routes_once(
         send_classify(ws.broker_url, unique_queue, _job(paths), task_id=task_id)
     worker.wait_for_log("job.processed", count=2)  # two door deliveries, two runs of the same job
     assert count_rows(ws) == {"documents": 4, "pages": 5, "predictions": 5, "routing_decisions": 5}
-    routed = files_under(ws.outbox_dir)
-    assert len(routed) == 4  # 5 pages, one of them (grey) waits for review
+    documents = output_documents(ws)
+    assert len(documents) == 4  # each file one document
+    auto = [d for d in documents if d.kind == DecisionKind.auto]
+    assert auto and all(d.delivered_at for d in auto)
+    assert len(files_under(ws.outbox_dir)) == len(auto)  # the others wait for review
     assert len(files_under(ws.archive_dir)) == 4
     assert "delivery failed" not in worker.log()
 
@@ -119,7 +124,9 @@ def test_review_page_cam_overlay_is_written_and_differs_from_page(
     assert np.array_equal(overlay[:, :240], plain)  # the page beside ...
     heat = overlay[:, -240:]
     assert np.abs(heat - plain).mean() > 10  # ... and the heat map over it
-    assert doc.stored_path is None and not (tmp_path / "grey.png").exists()
+    # asked to delete it, but its document waits for review: the file is kept in the archive
+    assert doc.stored_path and Path(doc.stored_path).parent == ws.archive_dir
+    assert not (tmp_path / "grey.png").exists()
 
 
 def test_pickled_message_is_refused_and_worker_keeps_running(
