@@ -11,6 +11,7 @@ after any failure; it dies with its parent. ``pdf_isolated=False`` renders in th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -78,7 +79,7 @@ class RenderChild:
         try:
             self.proc.stdin.write(json.dumps(request).encode() + b"\n")
             self.proc.stdin.flush()
-        except (BrokenPipeError, OSError) as exc:
+        except (BrokenPipeError, OSError, ValueError) as exc:  # ValueError: its pipe was closed
             raise ChildDied(self._ending()) from exc
         head = json.loads(self._read_line(deadline))
         size = int(head.get("stride", 0)) * int(head.get("height", 0)) if head.get("ok") else 0
@@ -144,7 +145,8 @@ class RenderChild:
         self.proc.wait()
         for pipe in (self.proc.stdin, self.proc.stdout):
             if pipe is not None:
-                pipe.close()
+                with contextlib.suppress(OSError):  # a request still buffered for a dead process
+                    pipe.close()
 
 
 class ChildPool:
