@@ -5,35 +5,25 @@ probability vector (None: the page could not be read), whether it is blank and t
 is (:mod:`worker.page_marks`); :func:`separate` returns the documents and the dropped pages, and
 :func:`decide_document` applies the version's thresholds (:mod:`worker.decide`) to each document.
 
-Rules (:class:`SplitRules`, one spec string such as ``blank,class``):
+Rules (:class:`SplitRules`, one spec string): ``none`` (the default: the file is one document),
+``blank`` (a blank page separates and is dropped), ``barcode`` (a separator sheet starts a document
+and is dropped; the class it names is that of the documents up to the next sheet), ``class`` (a change
+of class starts a document), ``pages:N`` (every N pages kept), ``drop-blank`` (blank pages dropped
+without separating). Sheets and blank pages are hard cuts; ``pages:N`` cuts inside the runs they
+leave, ``class`` inside those, except where a sheet has named the class.
 
-- ``none`` (the default): the file is one document;
-- ``blank``: a blank page separates documents and is dropped;
-- ``barcode``: a separator sheet starts a new document and is dropped; the class it names is the class
-  of the documents that follow it, up to the next separator sheet;
-- ``class``: a change of class starts a new document, found by dynamic programming (below);
-- ``pages:N``: a new document every N pages kept (the count starts again after a separator or blank);
-- ``drop-blank``: blank pages are dropped without separating (the backs of duplex scans).
+**Segmentation by class** minimises, over the documents of a run, ``-Σ log p(page, c)`` for each
+document's best class ``c`` (probabilities clipped at :data:`PROB_FLOOR`) plus λ per new document. At
+the optimum neighbours never share a class, so it is a class path with cost λ per change, found by
+the Viterbi recursion (:func:`class_path`); λ = 0 is the greedy rule. The default λ comes from the
+chance that a page starts a document (:func:`default_new_document_cost`); with
+``2λ >= -log PROB_FLOOR`` one odd page never cuts a run in three. An unreadable page carries no
+evidence and stays with its neighbours.
 
-Separator sheets and blank pages are hard cuts; ``pages:N`` cuts inside the runs they leave; ``class``
-cuts inside the runs those leave, except in a run whose separator sheet names the class.
-
-**Segmentation by class.** A run of pages is cut into documents that minimise the sum, over documents,
-of ``-Σ log p(page, c)`` for the document's best class ``c`` (probabilities clipped at
-:data:`PROB_FLOOR`), plus ``new_document_cost`` (λ, in nats) for each document after the first. Two
-neighbours never share a class at the optimum (merging them saves λ), so the optimum is a class path
-with cost λ per change, found by the Viterbi recursion in O(pages × classes). λ = 0 is the greedy rule
-(cut at every change of the top class). The default λ is the cost of a change on a path where a page
-starts a document with chance 1 / :data:`MEAN_DOCUMENT_PAGES` (:func:`default_new_document_cost`);
-`docsort bench separate` finds the measured best λ there (docs/documents.md). A single page cuts a run
-in three only if it gains more than 2λ, and it gains at most ``-log PROB_FLOOR``: with
-``2λ >= -log PROB_FLOOR`` one odd page never does. An unreadable page carries no evidence (cost 0 for
-every class) and stays with its neighbours.
-
-**Document class.** The mean of its pages' probability vectors (unreadable pages left out): the class
-is its top class, the confidence that mean, the margin the top mean less the second. The same
-thresholds as for a page apply to that vector (:func:`decide_document`). A class named by the separator
-sheet wins, with its own reason. A document holding an unreadable page goes to review.
+**Document class**: the top class of the mean of its pages' vectors, its confidence that mean, its
+margin the top mean less the second; :func:`decide_document` applies the page thresholds to that
+vector. A class named by a separator sheet wins; a document with an unreadable page goes to review.
+docs/documents.md says more, with the measure that sets λ.
 """
 
 from __future__ import annotations

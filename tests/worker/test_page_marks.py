@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from docsort.bench.sheets import (
+    SYMBOLOGIES,
     Defects,
     a4_size,
     blank_sheet,
@@ -142,9 +143,10 @@ def test_separator_without_a_class_or_naming_an_unknown_one() -> None:
 
 
 def test_bare_class_name_separates_only_on_a_sheet_with_little_else() -> None:
-    sheet = separator_sheet(rng(8), SIZE, "Form", "qr", Defects(noise=4.0), caption=False)
-    marks = mark_page(sheet, blank=False, barcode=True, class_names=NAMES)
-    assert marks.separator is not None and marks.separator.label == "form"
+    for symbology in SYMBOLOGIES:
+        sheet = separator_sheet(rng(8), SIZE, "Form", symbology, Defects(noise=4.0), caption=False)
+        marks = mark_page(sheet, blank=False, barcode=True, class_names=NAMES)
+        assert marks.separator is not None and marks.separator.label == "form", symbology
     on_a_page = _with_code(content_sheet(rng(8), "text", SIZE, Defects()), "form")
     assert read_codes(on_a_page)[0].value == "form"
     assert mark_page(on_a_page, blank=True, barcode=True, class_names=NAMES) == PageMarks(
