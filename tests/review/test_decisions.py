@@ -18,7 +18,7 @@ from review.decisions import decide, deliver_reviewed
 from review.errors import AlreadyDecided, ItemNotFound, ItemTaken
 from review.settings import ReviewSettings
 from schema.enums import DecisionKind, DecisionOrigin, ReviewAction
-from schema.tables import Document, Review, ReviewClaim, RoutingDecision
+from schema.tables import OutputDocument, Review, ReviewClaim, RoutingDecision
 from tests.support.review import LiveServer, login, sessions_for
 from tests.support.review_items import Item, make_item, make_operator
 
@@ -287,14 +287,11 @@ def test_decide_refuses_a_live_claim_of_another_operator(rsettings: ReviewSettin
         assert outcome.action == ReviewAction.relabel and outcome.duration_ms is None
 
 
-def test_deliver_reviewed_delivers_once_with_operator_origin_from_the_review_image(
+def test_deliver_reviewed_delivers_once_with_operator_origin_from_the_received_file(
     sessions: sessionmaker[Session], rsettings: ReviewSettings
 ) -> None:
     with sessions() as s:
         item = make_item(s, rsettings, label="invoice")
-        document = s.get(Document, item.document_id)
-        assert document is not None and document.stored_path
-        Path(document.stored_path).unlink()  # the file went on: the review image is delivered
     with sessions() as s:
         first = deliver_reviewed(s, rsettings, item.prediction_id, "letter")
         s.commit()
@@ -303,7 +300,30 @@ def test_deliver_reviewed_delivers_once_with_operator_origin_from_the_review_ima
         assert (first.origin, first.kind) == (DecisionOrigin.operator, DecisionKind.auto)
         assert first.label == "letter"
         assert "letter" in Path(first.destination or "").parts and Path(first.destination or "").is_file()
-    assert len(routed_files(rsettings.dir("outbox"))) == 1
+    (delivered,) = routed_files(rsettings.dir("outbox"))
+    assert delivered.read_bytes() == item.original.read_bytes()  # the file as it was scanned
+    with sessions() as s:
+        (model, operator) = s.scalars(select(OutputDocument).order_by(OutputDocument.id)).all()
+        assert model.superseded_at is not None and operator.origin == DecisionOrigin.operator
+        assert (operator.pages, operator.label, operator.destination) == ([1], "letter", str(delivered))
+
+
+def test_a_page_whose_file_is_gone_is_not_decided(
+    alice_client: tuple[TestClient, str], sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    client, token = alice_client
+    with sessions() as s:
+        item = make_item(s, rsettings, label="invoice")
+    item.original.unlink()
+    client.get(f"/items/{item.prediction_id}")
+    response = client.post(
+        f"/items/{item.prediction_id}/decide",
+        data={"label": "letter", "action": "decide", "note": "", "csrf_token": token},
+    )
+    assert response.status_code == 500 and "its file is gone" in response.text
+    with sessions() as s:
+        assert s.scalars(select(Review)).all() == []  # nothing kept: the page stays in the queue
+        assert routed_files(rsettings.dir("outbox")) == []
 
 
 def test_deliver_reviewed_rejected_page_goes_to_the_rejected_destination(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from review.security import create_operator
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState
 from schema.settings import DocsortSettings
-from schema.tables import Document, Operator, Page, Prediction, RoutingDecision
+from schema.tables import Document, Operator, OutputDocument, Page, Prediction, RoutingDecision
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -115,8 +115,14 @@ def make_item(
     review_dir = settings.dir("review")
     image = page_png(review_dir / "pages" / f"{sha[:12]}.png", label, 250 - (n * 7) % 18, size)
     cam = cam_png(review_dir / "cam" / f"{sha[:12]}.png", image)
-    original = settings.dir("archive") / f"{sha}.png"
-    shutil.copyfile(image, original)
+    if page_count > 1:  # the received file holds page_count pages; this item is one of them
+        original = settings.dir("archive") / f"{sha}.tif"
+        with Image.open(image) as frame:
+            frames = [frame.convert("RGB")] * page_count
+            frames[0].save(original, save_all=True, append_images=frames[1:])
+    else:
+        original = settings.dir("archive") / f"{sha}.png"
+        shutil.copyfile(image, original)
     when = datetime.now(UTC) - waiting_for
     document = Document(
         sha256=sha,
@@ -160,6 +166,24 @@ def make_item(
             label=label,
             reason=f"confidence {top:.3f} below threshold 0.900",
             cam_path=str(cam),
+            decided_at=when,
+        )
+    )
+    session.add(
+        OutputDocument(
+            document_id=document.id,
+            origin=DecisionOrigin.model,
+            generation=0,
+            seq=1,
+            pages=[page_number],
+            kind=DecisionKind.review,
+            label=label,
+            confidence=top,
+            margin=top - second,
+            scores=scores,
+            reason=f"confidence {top:.3f} below threshold 0.900",
+            model_name=model_name,
+            model_version=model_version,
             decided_at=when,
         )
     )
