@@ -327,3 +327,27 @@ class Review(Base):
     opened_at: Mapped[datetime | None]
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class Audit(Base):
+    """A document the model routed automatically that is also put to an operator, to measure the live
+    accuracy of automatic routing. Chosen when the document is recorded (``worker.audit``), delivered as
+    usual; the operator's answer (``answer_label``; None with ``answered_at`` set: rejected) fills the
+    rest. One per output document."""
+
+    __tablename__ = "audits"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    output_document_id: Mapped[int] = mapped_column(
+        ForeignKey("output_documents.id", ondelete="CASCADE"), unique=True
+    )
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), index=True)
+    model_name: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(200))  # the class the model routed it to
+    confidence: Mapped[float | None] = mapped_column(Float)
+    chosen_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("operators.id"))
+    answer_label: Mapped[str | None] = mapped_column(String(200))
+    answered_at: Mapped[datetime | None] = mapped_column(index=True)
+    correct: Mapped[bool | None] = mapped_column(Boolean)
+    note: Mapped[str | None] = mapped_column(Text)

@@ -27,17 +27,20 @@ import numpy as np
 from schema.errors import DocsortError
 from schema.logs import get_logger
 from worker.inference import PROB_FLOOR, softmax
+from worker.validation_scores import (
+    INT8_SCORES_FILE,
+    SCORES_FILE,
+    ValidationScoresUnavailable,
+    Variant,
+    read_validation_scores,
+)
 
 log = get_logger(__name__)
 
 T_MIN, T_MAX = 0.05, 20.0
-SCORES_FILE = "confidence_scores.npz"
-INT8_SCORES_FILE = "confidence_scores.int8.npz"
-TRAINER_SCORES_FILE = "val_scores.json"  # written by trainer.publish: class_names, labels, probs, sources
 CALIBRATION_FILE = "calibration.json"
 RELIABILITY_PNG = "reliability.png"
 ScoreKind = Literal["logits", "probs"]
-Variant = Literal["fp32", "int8"]  # which model's scores: the FP32 graph or its INT8 quantization
 
 
 class CalibrationError(DocsortError):
@@ -199,48 +202,13 @@ def save_scores(
 def load_scores(
     report_dir: Path, class_names: Sequence[str], variant: Variant = "fp32"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores`).
-
-    Falls back to the trainer's ``val_scores.json`` (probabilities rounded to 7 decimals, so slightly
-    coarser for the most confident pages) for FP32 when calibration has not stored its own scores.
-    """
-    path = Path(report_dir) / (SCORES_FILE if variant == "fp32" else INT8_SCORES_FILE)
-    trainer_scores = Path(report_dir) / TRAINER_SCORES_FILE
-    if not path.is_file() and variant == "fp32" and trainer_scores.is_file():
-        return _load_trainer_scores(trainer_scores, class_names)
-    if not path.is_file():
-        raise CalibrationError(
-            f"{path}: no stored validation scores; they are written when a version is trained "
-            "(or quantized, for INT8)"
-        )
+    """The stored validation logits and labels of a version's ``report/`` (see :func:`save_scores` and
+    :func:`worker.validation_scores.read_validation_scores`, which reads them for the worker too)."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            logits, labels, names = npz["logits"], npz["labels"], [str(n) for n in npz["class_names"]]
-    except (OSError, ValueError, KeyError) as exc:
-        raise CalibrationError(f"{path}: unreadable validation scores ({exc})") from exc
-    if names != list(class_names):
-        raise CalibrationError(
-            f"{path}: scores are for classes {names}, the manifest has {list(class_names)}"
-        )
-    return logits, check_labels(labels, logits.shape[0], logits.shape[1])
-
-
-def _load_trainer_scores(path: Path, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        probs, labels, names = (
-            np.asarray(raw["probs"], np.float64),
-            np.asarray(raw["labels"]),
-            raw["class_names"],
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CalibrationError(f"{path}: unreadable validation scores ({exc})") from exc
-    if list(names) != list(class_names):
-        raise CalibrationError(
-            f"{path}: scores are for classes {names}, the manifest has {list(class_names)}"
-        )
-    logits = as_logits(probs, "probs")
-    return logits, check_labels(labels, logits.shape[0], logits.shape[1])
+        stored = read_validation_scores(Path(report_dir), class_names, variant)
+    except ValidationScoresUnavailable as exc:
+        raise CalibrationError(str(exc)) from exc
+    return stored.logits, check_labels(stored.labels, stored.logits.shape[0], stored.logits.shape[1])
 
 
 def calibrate(

@@ -20,7 +20,6 @@ from schema.manifest import ModelManifest, Thresholds, load_manifest, write_mani
 from trainer.calibration import (
     CalibrationError,
     ScoreKind,
-    Variant,
     as_logits,
     calibrate,
     check_labels,
@@ -33,6 +32,7 @@ from trainer.risk_coverage import choose_and_report
 from trainer.scoring import decode_for, version_split
 from trainer.thresholds import ThresholdChoice
 from worker.inference import softmax
+from worker.validation_scores import loaded_variant
 
 log = get_logger(__name__)
 
@@ -66,13 +66,6 @@ def finalize_confidence(
     )
     metrics: dict[str, Any] = {"calibration": summary, **choice.metrics()}
     return temperature, choice.thresholds, metrics
-
-
-def loaded_variant(manifest: ModelManifest) -> Variant:
-    """Which model the worker loads: thresholds are chosen on that model's validation scores."""
-    return (
-        "int8" if manifest.load == "int8" and manifest.int8 is not None and manifest.int8.usable else "fp32"
-    )
 
 
 def chosen_level(manifest: ModelManifest) -> float | None:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from worker.binomial import lower_bound
+
 DEFAULT_CONFIDENCE_LEVEL = 0.95
 STEPS_PER_DECADE = 100  # grid density; fixed-sequence testing pays nothing for more steps
 METHOD = "learn-then-test: fixed-sequence binomial tests over thresholds from strict to loose"
@@ -74,16 +76,6 @@ def threshold_grid(target: float, steps_per_decade: int = STEPS_PER_DECADE) -> n
     steps = math.ceil(steps_per_decade * math.log10(1.0 / start))
     grid = 1.0 - start * 10.0 ** (np.arange(steps) / steps_per_decade)
     return np.append(grid[grid > 0.0], 0.0)
-
-
-def lower_bound(n_correct: int, n: int, confidence_level: float) -> float | None:
-    """Exact one-sided (Clopper–Pearson) lower confidence bound of a proportion; None when n is 0."""
-    if n == 0:
-        return None
-    from scipy.stats import binomtest  # heavy (0.9 s): every docsort command imports this module's users
-
-    test = binomtest(int(n_correct), int(n), alternative="greater")
-    return float(test.proportion_ci(confidence_level=confidence_level, method="exact").low)
 
 
 def fixed_sequence_p_values(

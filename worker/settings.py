@@ -54,6 +54,24 @@ class WorkerSettings(DocsortSettings):
         description="Separation rules of a file whose door gave none: none, blank, barcode, class, pages:N, "
         "drop-blank (comma-separated).",
     )
+    audit_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of automatically routed documents also put to an operator as audit items "
+        "(delivered as usual), to measure live accuracy; e.g. 0.01. 0: none.",
+    )
+    shadow_model: str | None = Field(
+        None,
+        description="A candidate version, `name/version`, run beside the active model on the same pages "
+        "without routing; its predictions are recorded for comparison.",
+    )
+    quality_refresh_seconds: float = Field(
+        300.0, ge=0.0, description="How long the quality metrics (live accuracy, drift) are reused."
+    )
+    drift_window_hours: int = Field(
+        24, ge=1, le=24 * 90, description="Live pages compared with validation in the drift metrics."
+    )
     review_max_side: int = Field(1600, ge=64, le=10000, description="Longest side of saved review images.")
     max_page_pixels: int = Field(
         limits.MAX_PAGE_PIXELS,
@@ -90,6 +108,18 @@ class WorkerSettings(DocsortSettings):
         description="Render PDF pages in a separate process under the memory and time limits; false "
         "renders them in the worker's process, unbounded.",
     )
+
+    @field_validator("shadow_model")
+    @classmethod
+    def _name_and_version(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        name, _, version = value.partition("/")
+        if not name or not version or "/" in version:
+            raise ValueError(
+                f"DOCSORT_SHADOW_MODEL={value!r}: expected name/version, e.g. docsort/20261201-101500"
+            )
+        return value
 
     @field_validator("split")
     @classmethod

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from review.plots import PLOTS
+from review.quality import quality_section
 from review.stats import dashboard
 from review.timefmt import now_utc
 from review.web.deps import current_operator, db_session, render
@@ -25,6 +26,7 @@ def dashboard_page(
 
     board = dashboard(session, now_utc(), hours)
     context = {"board": board, "hours": hours, "plots": list(PLOTS)}
+    context["quality"] = quality_section(session, board.now, hours)
     return render(request, "dashboard.html", context, operator=operator)
 
 
