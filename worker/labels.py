@@ -10,7 +10,7 @@ answer. The shadow comparison (:mod:`worker.shadow_stats`) and the retraining lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -102,12 +102,18 @@ def _audited(session: Session, since: datetime | None) -> list[OperatorLabel]:
     return out
 
 
+def as_utc(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def operator_labels(session: Session, since: datetime | None = None) -> list[OperatorLabel]:
     """Each page an operator gave a class (answers at or after ``since``), once, with its latest
     answer; oldest answer first."""
     latest: dict[int, OperatorLabel] = {}
     for item in sorted(
-        [*_reviewed(session, since), *_audited(session, since)], key=lambda x: (x.decided_at, x.page_id)
+        [*_reviewed(session, since), *_audited(session, since)],
+        key=lambda x: (as_utc(x.decided_at), x.page_id),
     ):
         latest[item.page_id] = item
-    return sorted(latest.values(), key=lambda x: (x.decided_at, x.page_id))
+    return sorted(latest.values(), key=lambda x: (as_utc(x.decided_at), x.page_id))

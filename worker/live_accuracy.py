@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from schema.tables import Audit, ModelVersion
 from worker.binomial import Interval, interval
+from worker.labels import as_utc
 
 LEVEL = 0.95  # two-sided: each end holds with 97.5%
 BELOW, NOT_SHOWN, TOO_FEW, MEETS, NO_TARGET, NO_ANSWERS = (
@@ -167,7 +168,7 @@ def accuracy_by_day(
     )
     per_day: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
     for chosen_at, correct in rows:
-        day = chosen_at.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
+        day = as_utc(chosen_at).replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
         per_day[day][0] += bool(correct)
         per_day[day][1] += 1
     out: list[DayAccuracy] = []

@@ -71,7 +71,10 @@ class ShadowReport:
 def _policies(session: Session) -> dict[str, tuple[list[str], Policy]]:
     out: dict[str, tuple[list[str], Policy]] = {}
     for row in session.scalars(select(ModelVersion)):
-        manifest = ModelManifest.model_validate(row.manifest)
+        try:
+            manifest = ModelManifest.model_validate(row.manifest)
+        except ValueError:  # a row whose manifest this docsort cannot read: no thresholds to apply
+            continue
         out[f"{row.name}/{row.version}"] = (manifest.class_names, Policy.from_thresholds(manifest.thresholds))
     return out
 

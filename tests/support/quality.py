@@ -176,3 +176,25 @@ def route_document(
         session.flush()
         audit_id = audit.id
     return Routed(document.id, page.id, prediction.id, output.id, audit_id)
+
+
+def make_biased_tiny_model(models_dir: Path, version: str, dark_bias: float, **kwargs: object) -> Path:
+    """The tiny model (``tests.support.tiny_model``) with its ``dark`` feature raised by ``dark_bias``:
+    it calls ``dark`` pages up to a lighter grey (the plain model's boundary is mid-grey, 127.5)."""
+    import onnx
+    from onnx import numpy_helper
+
+    from schema.manifest import load_manifest, sha256_file
+    from tests.support.tiny_model import make_tiny_model
+
+    folder = make_tiny_model(models_dir, version=version, **kwargs)  # type: ignore[arg-type]
+    model = onnx.load(str(folder / "model.onnx"))
+    for i, init in enumerate(model.graph.initializer):
+        if init.name == "conv_b":
+            model.graph.initializer[i].CopyFrom(
+                numpy_helper.from_array(np.array([dark_bias, 0.0], np.float32), "conv_b")
+            )
+    onnx.save(model, str(folder / "model.onnx"))
+    manifest = load_manifest(folder, verify=False)
+    write_manifest(folder, manifest.model_copy(update={"sha256": sha256_file(folder / "model.onnx")}))
+    return folder
