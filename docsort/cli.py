@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "review.cli",
     "ingest.api_cli",
     "trainer.cli_confidence",
+    "trainer.cli_quality",
     "docsort.bench_cli",
 )
 

@@ -8,17 +8,21 @@ imported inside the commands that need them.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from schema import db
 from schema.logs import configure_logging
 from schema.manifest import load_manifest
 from schema.settings import get_settings
+from trainer.compare import comparison_table
 from trainer.evaluate import evaluate_folder
 from trainer.extras import require_extra
+from trainer.loop import PROVENANCE_FILE, run_loop
 from trainer.metrics import format_report
 from trainer.recipe import TrainOptions
 from trainer.train import train
@@ -28,6 +32,12 @@ class Backbone(StrEnum):
     small_cnn = "small-cnn"
     vgg16 = "vgg16"
     xception = "xception"
+
+
+class Activation(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
 
 
 class Resize(StrEnum):
@@ -56,7 +66,9 @@ def confidence_level(confidence: float) -> float | None:
 def train_command(
     data_dir: Path = typer.Argument(..., exists=True, file_okay=False, help="One subfolder per class."),
     models_dir: Path = typer.Option(..., "--models-dir", help="Where models/<name>/<version>/ is written."),
-    name: str = typer.Option("docsort", "--name", help="Model name (a folder under --models-dir)."),
+    name: str = typer.Option(
+        None, "--name", help="Model name, a folder under --models-dir (default: docsort; the active's)."
+    ),
     backbone: Backbone = typer.Option(Backbone.small_cnn, "--backbone", help="Network to train."),
     image_size: int | None = typer.Option(
         None,
@@ -98,6 +110,23 @@ def train_command(
     int8: bool = typer.Option(False, "--int8", help="Also write a static INT8 model (trainer.quantize)."),
     auto_accuracy: float = AUTO_ACCURACY,
     confidence: float = CONFIDENCE,
+    from_reviews: bool = typer.Option(
+        False,
+        "--from-reviews",
+        help="First add operator-labelled pages (with provenance.jsonl) to DATA_DIR; then compare the new "
+        "version with the active one on held-out pages and activate it if better.",
+    ),
+    activate: Activation = typer.Option(
+        Activation.auto,
+        "--activate",
+        help="With --from-reviews: auto (when better by the rule), always, never.",
+    ),
+    since: datetime | None = typer.Option(
+        None,
+        "--since",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+        help="With --from-reviews: only answers given at or after this time (UTC).",
+    ),
 ) -> None:
     """Train, evaluate and export a model version; the last line printed is its folder."""
     require_extra("train", "train")
@@ -106,7 +135,7 @@ def train_command(
     opts = TrainOptions(
         data_dir=data_dir,
         models_dir=models_dir,
-        name=name,
+        name=name or "docsort",
         backbone=backbone.value,
         image_size=image_size,
         epochs=epochs,
@@ -126,13 +155,37 @@ def train_command(
         auto_accuracy=auto_accuracy,
         confidence_level=confidence_level(confidence),
     )
-    version_dir = train(opts)
+    if from_reviews:
+        version_dir = _from_reviews(opts, name, activate, since, settings.database_url)
+    else:
+        version_dir = train(opts)
     if int8:  # INT8 beside FP32, calibrated on this run's training pages; the manifest says which to load
         from trainer.quantize import quantize_version  # imports onnx (the `train` extra)
 
         typer.echo(f"INT8: {quantize_version(version_dir, data_dir, progress=not quiet).note}")
     _print_summary(version_dir)
     typer.echo(str(version_dir))
+
+
+def _from_reviews(
+    opts: TrainOptions, name: str | None, mode: Activation, since: datetime | None, database_url: str
+) -> Path:
+    db.require_migrated(database_url)
+    sessions = db.make_sessionmaker(db.make_engine(database_url))
+    since_utc = since.replace(tzinfo=UTC) if since is not None and since.tzinfo is None else since
+    outcome = run_loop(opts, sessions, model_name=name, mode=mode.value, since=since_utc)
+    added = outcome.added
+    per_class = ", ".join(f"{k}: {v}" for k, v in sorted(added.per_class.items())) or "none"
+    typer.echo(
+        f"operator pages: {added.written} added, {added.unchanged} already there ({per_class}); "
+        f"provenance in {opts.data_dir / PROVENANCE_FILE}"
+    )
+    for skipped in added.skipped:
+        typer.echo(f"skipped: {skipped}", err=True)
+    if outcome.comparison is not None:
+        typer.echo(comparison_table(outcome.comparison))
+    typer.echo(outcome.reason)
+    return outcome.version_dir
 
 
 def _print_summary(version_dir: Path) -> None:

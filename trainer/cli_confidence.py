@@ -172,7 +172,7 @@ def cluster_command(
     typer.echo(str(out_dir))
 
 
-def _models_group(app: typer.Typer) -> typer.Typer:
+def models_group(app: typer.Typer) -> typer.Typer:
     """The worker's ``models`` group, or a new one when the worker's commands are not installed."""
     for group in app.registered_groups:
         if group.name == "models" and group.typer_instance is not None:
@@ -188,6 +188,6 @@ def register(app: typer.Typer) -> None:
     if "export" not in taken:
         app.command("export")(export_command)
     app.command("cluster")(cluster_command)
-    models = _models_group(app)
+    models = models_group(app)
     models.command("retarget")(retarget_command)
     models.command("calibrate")(calibrate_command)
