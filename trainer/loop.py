@@ -187,13 +187,14 @@ def run_loop(
                 opts,
                 name=manifest.name,
                 auto_accuracy=target,
-                confidence_level=g.confidence_level if g else None,
+                confidence_level=g.confidence_level if g else opts.confidence_level,
             )
         else:
             names = sorted(
                 p.name for p in opts.data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
             )
         added = add_operator_pages(session, opts.data_dir, names, since=since)
+    require_classes(opts.data_dir, names)
     log.info("loop.pages_added", written=added.written, unchanged=added.unchanged, skipped=len(added.skipped))
     opts = replace(opts, test_fraction=opts.test_fraction or DEFAULT_TEST_FRACTION)
     version_dir = train(opts)
@@ -207,6 +208,10 @@ def run_loop(
 
 
 def require_classes(data_dir: Path, names: list[str]) -> None:
+    """The training folder has exactly the version's classes as subfolders (so the two compare)."""
+    missing = [n for n in names if not (data_dir / n).is_dir()]
+    if missing:
+        raise TrainerError(f"{data_dir}: no pages of class(es) {missing} of the active version ({names})")
     unknown = sorted(
         p.name
         for p in data_dir.iterdir()
