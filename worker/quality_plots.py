@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.dates import date2num
+from matplotlib.dates import DateFormatter, DayLocator, date2num
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
@@ -42,6 +42,14 @@ def _values(items: Sequence[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in items], dtype=np.float64)
 
 
+def _days(ax: Any, n_days: int) -> None:
+    """Dates on the x axis, at most about ten ticks (month-day)."""
+    ax.xaxis_date()
+    ax.xaxis.set_major_locator(DayLocator(interval=max(1, -(-n_days // 10))))
+    ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+    ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+
+
 def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=COLORS["muted"])
     ax.set_xticks([])
@@ -58,7 +66,8 @@ def live_accuracy_png(days: Sequence[DayAccuracy], target: float | None, title: 
         if not days:
             _empty(ax, "no audit answers yet")
             return
-        x = date2num([d.day for d in days])
+        dates = [d.day for d in days]
+        x = date2num(dates)
         cum = [d.cumulative for d in days]
         low, high = _values([c.low for c in cum]), _values([c.high for c in cum])
         ax.fill_between(x, low, high, color=COLORS["band"], alpha=0.15, lw=0)
@@ -88,8 +97,7 @@ def live_accuracy_png(days: Sequence[DayAccuracy], target: float | None, title: 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
         ax.set_ylabel("accuracy of auto-routed documents")
         ax.legend(loc="lower left", fontsize=7)
-        ax.xaxis_date()
-        fig.autofmt_xdate()
+        _days(ax, (dates[-1] - dates[0]).days + 1)
 
     return _png(draw, (7.0, 3.2))
 
@@ -108,27 +116,26 @@ def drift_png(reports: Sequence[DriftReport], title: str) -> bytes:
             for ax in axes:
                 _empty(ax, "no live pages")
             return
-        x = [r.since for r in reports]
-        ks = [value(r, "ks") for r in reports]
-        flagged = [
-            (r.since, value(r, "ks"))
-            for r in reports
-            if any(s.key == "ks" and s.p_value is not None and s.p_value < ALPHA for s in r.statistics)
-        ]
+        dates = [r.since.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None) for r in reports]
+        x = date2num(dates)
+        ks = _values([value(r, "ks") for r in reports])
+        flagged = np.array(
+            [
+                any(s.key == "ks" and s.p_value is not None and s.p_value < ALPHA for s in r.statistics)
+                for r in reports
+            ]
+        )
         axes[0].plot(x, ks, "o-", ms=3, color=COLORS["stat"])
-        if flagged:
-            axes[0].plot(
-                *zip(*flagged, strict=True), "o", color=COLORS["target"], ms=5, label=f"p < {ALPHA:g}"
-            )
+        if flagged.any():
+            axes[0].plot(x[flagged], ks[flagged], "o", color=COLORS["target"], ms=5, label=f"p < {ALPHA:g}")
             axes[0].legend(fontsize=7)
         axes[0].set_title("confidence: KS D", fontsize=9)
         axes[1].plot(x, _values([value(r, "psi") for r in reports]), "o-", ms=3, color=COLORS["stat"])
         axes[1].axhline(PSI_WATCH, color=COLORS["muted"], ls=":", lw=1)
         axes[1].axhline(PSI_DRIFT, color=COLORS["target"], ls="--", lw=1)
         axes[1].set_title(f"class mix: PSI (drift ≥ {PSI_DRIFT:g})", fontsize=9)
-        axes[2].plot(
-            x, [value(r, "review_rate") for r in reports], "o-", ms=3, color=COLORS["stat"], label="live"
-        )
+        rates = _values([value(r, "review_rate") for r in reports])
+        axes[2].plot(x, rates, "o-", ms=3, color=COLORS["stat"], label="live")
         promised = next((s.reference for s in reports[-1].statistics if s.key == "review_rate"), None)
         if promised is not None:
             axes[2].axhline(promised, color=COLORS["target"], ls="--", lw=1, label="promised")
@@ -136,7 +143,6 @@ def drift_png(reports: Sequence[DriftReport], title: str) -> bytes:
         axes[2].set_title("review rate", fontsize=9)
         axes[2].legend(fontsize=7)
         for ax in axes:
-            ax.xaxis_date()
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+            _days(ax, (dates[-1] - dates[0]).days + 1)
 
     return _png(draw, (10.0, 3.0))
