@@ -9,6 +9,7 @@ saved with the version) are embedded in the page as PNG data, so the section nee
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from worker.quality import QualityReport, quality_report
 from worker.quality_plots import drift_png, live_accuracy_png
 
 DRIFT_DAYS = 14
+CACHE_SECONDS = 60.0  # a section is reused this long per database and period: drift reads many rows
 RISK_COVERAGE_PNG = Path("report") / "risk_coverage.png"
 
 
@@ -43,6 +45,9 @@ class QualitySection:
     def empty(self) -> bool:
         r = self.report
         return not (r.accuracy or r.drift or r.shadows or r.problems)
+
+
+_cache: dict[tuple[str, int], tuple[float, QualitySection]] = {}
 
 
 def _data_uri(png: bytes) -> str:
@@ -74,6 +79,13 @@ def _figures(session: Session, report: QualityReport) -> list[Figure]:
 
 
 def quality_section(session: Session, now: datetime, hours: int) -> QualitySection:
-    """The section's numbers over the dashboard's period (drift, shadow) and all audit answers."""
+    """The section's numbers over the dashboard's period (drift, shadow) and all audit answers; the
+    same section for :data:`CACHE_SECONDS` per database and period."""
+    key = (str(session.get_bind().engine.url), hours)
+    found = _cache.get(key)
+    if found is not None and time.monotonic() - found[0] < CACHE_SECONDS:
+        return found[1]
     report = quality_report(session, now, timedelta(hours=hours))
-    return QualitySection(report, report.alerts(), _figures(session, report))
+    section = QualitySection(report, report.alerts(), _figures(session, report))
+    _cache[key] = (time.monotonic(), section)
+    return section

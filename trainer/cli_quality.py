@@ -84,12 +84,15 @@ def drift_command(
         None, help="Model name (its active version) or name/version; default: every active."
     ),
     since: datetime = SINCE,
+    until: datetime = typer.Option(
+        None, "--until", formats=TIME_FORMATS, help="End of the window (default: now)."
+    ),
     plot: Path = typer.Option(None, "--plot", help="Also write the statistics by day as a PNG here."),
     as_json: bool = AS_JSON,
 ) -> None:
     """Live pages against the version's validation pages: top-class confidence (KS), predicted class
     mix (PSI), review rate (binomial test against the promised rate), each with a verdict."""
-    now = datetime.now(UTC)
+    now = datetime.now(UTC) if until is None else _since(until, datetime.now(UTC))
     start = _since(since, now)
     with _sessions()() as session:
         reports = [drift_report(session, row, start, now) for row in _versions(session, name)]

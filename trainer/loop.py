@@ -34,7 +34,7 @@ from trainer.compare import Comparison, compare_versions
 from trainer.errors import TrainerError
 from trainer.recipe import TrainOptions
 from worker.imaging import UnreadableImage, preview_pages
-from worker.labels import OperatorLabel, operator_labels
+from worker.labels import OperatorLabel, as_utc, operator_labels
 from worker.registry import activate, active_version
 from worker.routing import safe_component
 
@@ -83,7 +83,7 @@ def _record(item: OperatorLabel, rel: str) -> dict[str, object]:
         "sha256": item.sha256,
         "page": item.page_number,
         "operator": item.operator,
-        "decided_at": item.decided_at.isoformat(),
+        "decided_at": as_utc(item.decided_at).isoformat(),
         "source": item.source,
         "model": item.model,
         "model_label": item.model_label,

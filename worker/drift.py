@@ -43,6 +43,7 @@ PSI_WATCH, PSI_DRIFT = 0.1, 0.2
 PSI_FLOOR = 1e-4
 MIN_PAGES = 50
 MAX_LIVE_PAGES = 50_000  # the most recent pages of the window are compared, at most this many
+MAX_DAY_PAGES = 5_000  # by day (figures), at most this many pages of each day
 OK, WATCH, DRIFT, TOO_FEW = "ok", "watch", "drift", "too few pages"
 
 
@@ -165,7 +166,13 @@ def compare(
 
 
 def live_sample(
-    session: Session, name: str, version: str, class_names: Sequence[str], since: datetime, until: datetime
+    session: Session,
+    name: str,
+    version: str,
+    class_names: Sequence[str],
+    since: datetime,
+    until: datetime,
+    limit: int = MAX_LIVE_PAGES,
 ) -> LiveSample:
     """The version's predictions of content pages made in [since, until), the most recent first."""
     rows = session.execute(
@@ -179,7 +186,7 @@ def live_sample(
             Page.role == PageRole.content,
         )
         .order_by(Prediction.created_at.desc())
-        .limit(MAX_LIVE_PAGES)
+        .limit(limit)
     ).all()
     probs = np.array([[float((s or {}).get(c, 0.0)) for c in class_names] for s, _ in rows], np.float64)
     return LiveSample(probs.reshape(-1, len(class_names)), [t for _, t in rows])
@@ -191,12 +198,17 @@ def version_policy(manifest: ModelManifest) -> Policy:
 
 
 def drift_report(
-    session: Session, row: ModelVersion, since: datetime, until: datetime, ref: Reference | None = None
+    session: Session,
+    row: ModelVersion,
+    since: datetime,
+    until: datetime,
+    ref: Reference | None = None,
+    limit: int = MAX_LIVE_PAGES,
 ) -> DriftReport:
     """Drift of one registered version's live pages in [since, until) against its validation pages."""
     manifest = ModelManifest.model_validate(row.manifest)
     ref = ref or reference(Path(row.path), manifest)
-    sample = live_sample(session, row.name, row.version, manifest.class_names, since, until)
+    sample = live_sample(session, row.name, row.version, manifest.class_names, since, until, limit)
     stats, mix = compare(sample.probs, ref, version_policy(manifest))
     n_ref = int(ref.probs.shape[0])
     return DriftReport(row.name, row.version, since, until, sample.probs.shape[0], n_ref, stats, mix)
@@ -205,14 +217,15 @@ def drift_report(
 def drift_by_day(
     session: Session, row: ModelVersion, since: datetime, until: datetime, ref: Reference | None = None
 ) -> list[DriftReport]:
-    """One report per UTC day of [since, until) (days with no pages left out)."""
+    """One report per UTC day of [since, until) (days with no pages left out; at most
+    :data:`MAX_DAY_PAGES` pages a day)."""
     manifest = ModelManifest.model_validate(row.manifest)
     ref = ref or reference(Path(row.path), manifest)
     day = since.replace(hour=0, minute=0, second=0, microsecond=0)
     out: list[DriftReport] = []
     while day < until:
         end = min(day + timedelta(days=1), until)
-        report = drift_report(session, row, max(day, since), end, ref)
+        report = drift_report(session, row, max(day, since), end, ref, MAX_DAY_PAGES)
         if report.n_live:
             out.append(report)
         day += timedelta(days=1)

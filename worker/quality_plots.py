@@ -102,6 +102,16 @@ def live_accuracy_png(days: Sequence[DayAccuracy], target: float | None, title: 
     return _png(draw, (7.0, 3.2))
 
 
+def _flagged(reports: Sequence[DriftReport], key: str) -> np.ndarray:
+    """Where the statistic ``key``'s test found drift (p below :data:`worker.drift.ALPHA`)."""
+    return np.array(
+        [
+            any(s.key == key and s.p_value is not None and s.p_value < ALPHA for s in r.statistics)
+            for r in reports
+        ]
+    )
+
+
 def drift_png(reports: Sequence[DriftReport], title: str) -> bytes:
     """By day: the KS statistic of the top-class confidence, the PSI of the class mix, and the live
     review rate against the promised one, each with its threshold."""
@@ -136,6 +146,11 @@ def drift_png(reports: Sequence[DriftReport], title: str) -> bytes:
         axes[1].set_title(f"class mix: PSI (drift ≥ {PSI_DRIFT:g})", fontsize=9)
         rates = _values([value(r, "review_rate") for r in reports])
         axes[2].plot(x, rates, "o-", ms=3, color=COLORS["stat"], label="live")
+        drifted = _flagged(reports, "review_rate")
+        if drifted.any():
+            axes[2].plot(
+                x[drifted], rates[drifted], "o", color=COLORS["target"], ms=5, label=f"p < {ALPHA:g}"
+            )
         promised = next((s.reference for s in reports[-1].statistics if s.key == "review_rate"), None)
         if promised is not None:
             axes[2].axhline(promised, color=COLORS["target"], ls="--", lw=1, label="promised")

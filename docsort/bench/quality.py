@@ -3,11 +3,14 @@ audits chosen by the worker's own rule and answered by the pages' true labels, r
 the same way through the review code; then live accuracy and drift by day, their figures, and a table.
 
     python -m docsort.bench.quality VERSION_DIR POOL_DIR WORK_DIR [--audit-rate 0.1] [--pages 300]
+        [--relabel PREFIX=CLASS]
 
 ``POOL_DIR`` holds one folder per class of pages the version never saw; each page is used once. The
 days: three like the pool, two whose class mix moved (most pages of the rarest class), two whose pages
-are worn scans (blurred, faded, recompressed). Each day's rows are dated to that day. ``WORK_DIR``
-gets the database, the data folders and the figures (``quality_live_accuracy.png``,
+are worn scans (blurred, faded, recompressed), and with ``--relabel`` two days of pages like the
+pool's on which the operators' rule changed: a page whose file name starts with PREFIX now belongs to
+CLASS (the pages do not change, what counts as right does). Each day's rows are dated to that day.
+``WORK_DIR`` gets the database, the data folders and the figures (``quality_live_accuracy.png``,
 ``quality_drift.png``); the last line printed is the JSON of the numbers.
 """
 
@@ -44,6 +47,7 @@ from worker.settings import WorkerSettings
 
 DAY0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 PLAN = ["as validation"] * 3 + ["class mix moved"] * 2 + ["worn scans"] * 2
+RELABELLED = "rule changed"
 
 
 @dataclass
@@ -79,15 +83,24 @@ def _worn(src: Path, dst: Path) -> Path:
     return dst.with_suffix(".jpg")
 
 
-def plan_days(pool_dir: Path, pages: int, seed: int) -> list[Day]:
+def plan(relabel: tuple[str, str] | None) -> list[str]:
+    return PLAN + [RELABELLED] * 2 if relabel else PLAN
+
+
+def plan_days(pool_dir: Path, pages: int, seed: int, relabel: tuple[str, str] | None) -> list[Day]:
     rng = random.Random(seed)
     pool = {c.name: sorted(p for p in c.iterdir() if p.is_file()) for c in pool_dir.iterdir() if c.is_dir()}
     for files in pool.values():
         rng.shuffle(files)
-    return [
+    days = [
         Day(i, kind, _draw(pool, pages, 0.8 if kind == "class mix moved" else None, rng))
-        for i, kind in enumerate(PLAN)
+        for i, kind in enumerate(plan(relabel))
     ]
+    for day in days:
+        if day.kind == RELABELLED and relabel is not None:
+            prefix, label = relabel
+            day.files = [(p, label if p.name.startswith(prefix) else c) for p, c in day.files]
+    return days
 
 
 def _date_rows(session: Session, document_ids: list[int], when: datetime) -> None:
@@ -159,8 +172,8 @@ def answer_everything(
             )
 
 
-def report(session: Session, row: ModelVersion, work: Path) -> dict[str, object]:
-    start, end = DAY0, DAY0 + timedelta(days=len(PLAN))
+def report(session: Session, row: ModelVersion, work: Path, kinds: list[str]) -> dict[str, object]:
+    start, end = DAY0, DAY0 + timedelta(days=len(kinds))
     drift = drift_by_day(session, row, start, end)
     days = accuracy_by_day(session, row.name, row.version)
     target = version_targets(session).get((row.name, row.version))
@@ -176,7 +189,7 @@ def report(session: Session, row: ModelVersion, work: Path) -> dict[str, object]
         stats = {s.key: s for s in d.statistics}
         a = by_day.get(d.since.date())
         rows.append({
-            "day": i + 1, "kind": PLAN[i], "pages": d.n_live,
+            "day": i + 1, "kind": kinds[i], "pages": d.n_live,
             "review_rate": stats["review_rate"].value, "promised": stats["review_rate"].reference,
             "ks_d": stats["ks"].value, "ks_p": stats["ks"].p_value, "psi": stats["psi"].value,
             "verdicts": {k: s.verdict for k, s in stats.items()},
@@ -196,7 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audit-rate", type=float, default=0.1)
     parser.add_argument("--pages", type=int, default=300, help="pages a day")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--relabel", default=None, help="PREFIX=CLASS: two more days under a changed rule")
     args = parser.parse_args(argv)
+    relabel = tuple(args.relabel.split("=", 1)) if args.relabel else None
     work = args.work_dir
     ws = WorkerSettings(
         data_dir=work / "data",
@@ -211,13 +226,13 @@ def main(argv: list[str] | None = None) -> None:
         activate(session, ws.models_dir, args.version_dir.parent.name, args.version_dir.name)
     ctx = WorkerContext(settings=ws, sessions=sessions, models=ModelCache(ws), sender=lambda q, p: None)
     truth: dict[int, str] = {}
-    for day in plan_days(args.pool_dir, args.pages, args.seed):
+    for day in plan_days(args.pool_dir, args.pages, args.seed, relabel):  # type: ignore[arg-type]
         run_day(ctx, day, work / "inbox", truth)
         print(f"day {day.index + 1} ({day.kind}): {len(day.files)} pages", flush=True)
     answer_everything(sessions, ws, truth)
     with sessions() as session:
         row = session.scalars(select(ModelVersion).where(ModelVersion.active)).one()
-        numbers = report(session, row, work)
+        numbers = report(session, row, work, plan(relabel))  # type: ignore[arg-type]
     numbers["machine"] = this_machine().cpu
     for r in numbers["days"]:  # type: ignore[attr-defined]
         print(
