@@ -181,6 +181,10 @@ def record_file(
             role = assembly.dropped.get(page.number, PageRole.content)
             row = ensure_page(session, job_file.document_id, page.number, page.width, page.height)
             row.role = role
+            if page.error is not None:  # no prediction: the page was not read
+                _record_unreadable_page(session, job_file.document_id, row, page.error)
+                kinds.append(DecisionKind.failed)
+                continue
             prediction, _ = ensure_prediction(
                 session,
                 row,
@@ -215,6 +219,25 @@ def record_file(
         document.finished_at = utcnow()
     job_file.finished = True
     return kinds
+
+
+def _record_unreadable_page(session: Session, document_id: int, page: Page, reason: str) -> None:
+    found = session.scalar(
+        select(RoutingDecision.id).where(
+            RoutingDecision.page_id == page.id, RoutingDecision.kind == DecisionKind.failed
+        )
+    )
+    if found is None:
+        session.add(
+            RoutingDecision(
+                document_id=document_id,
+                page_id=page.id,
+                origin=DecisionOrigin.model,
+                kind=DecisionKind.failed,
+                reason=reason,
+                decided_at=utcnow(),
+            )
+        )
 
 
 def _add_documents(session: Session, document_id: int, assembly: Assembly, model: LoadedModel) -> None:
