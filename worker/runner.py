@@ -22,7 +22,7 @@ from worker import metrics
 from worker.assemble import Assembly, assemble_file, preview_side
 from worker.context import JobFile, JobOutcome, WorkerContext
 from worker.decide import Decision, Policy, decide
-from worker.decode import decode_files
+from worker.decode import DecodedFile, decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
 from worker.files import OnDone, finish_file
@@ -57,6 +57,9 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
     policy = Policy.from_thresholds(model.manifest.thresholds, ctx.settings.confidence, ctx.settings.margin)
     names = model.manifest.class_names
     for (job_file, decoded_file), file_scores in zip(decoded, scores, strict=True):
+        if decoded_file.pages and all(p.error for p in decoded_file.pages):  # no page read: the file fails
+            fail(ctx, job_file, _unreadable(decoded_file))
+            continue
         own = [decide(s.probs, names, policy) for s in file_scores]
         split = SplitRules.parse(job_file.split or ctx.settings.split)
         plan = assemble_file(decoded_file, file_scores, split, names, policy)
@@ -109,6 +112,13 @@ def fail(ctx: WorkerContext, job_file: JobFile, reason: str) -> None:
 
 def finish(ctx: WorkerContext, job_file: JobFile, on_done: OnDone) -> None:
     finish_file(ctx.sessions, job_file, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
+
+
+def _unreadable(decoded: DecodedFile) -> str:
+    reasons = [p.error or "" for p in decoded.pages]
+    if len(reasons) == 1:
+        return reasons[0].removeprefix("page 1: ")
+    return f"no page could be read ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''})"
 
 
 def _review_pages(
