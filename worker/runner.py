@@ -37,6 +37,11 @@ from worker.routing import RoutingRules
 log = get_logger(__name__)
 
 
+class DeliveryPending(OSError):
+    """Documents are recorded but a destination refused them: a transient fault, the job is retried with
+    backoff (its files stay in the processing area until delivered; the reason is on each document)."""
+
+
 def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
     """Classify every file of ``job`` (all their pages as one batch), record, deliver and finish."""
     started = time.perf_counter()
@@ -80,14 +85,19 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         )
         _count(outcome, model, kinds, file_scores)
     rules = RoutingRules.load(ctx.settings.routes_file)
+    undelivered = 0
     for job_file in files:
-        deliver_pending(ctx.sessions, job_file.document_id, job_file.path, rules, ctx.settings, ctx.sender)
+        undelivered += deliver_pending(
+            ctx.sessions, job_file.document_id, job_file.path, rules, ctx.settings, ctx.sender
+        )
         finish(ctx, job_file, job.on_done)
     outcome.failed = _count_failed(ctx, files)
     finish_job(ctx.sessions, job.job_id, ctx.send_callback)
     seconds = time.perf_counter() - started
     metrics.job_done(seconds)
     log.info("job.processed", job_id=job.job_id, seconds=round(seconds, 3), **vars(outcome))
+    if undelivered:
+        raise DeliveryPending(f"{undelivered} document(s) of job {job.job_id} could not be delivered yet")
     return outcome
 
 
