@@ -25,6 +25,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from docsort.demo_batches import (
+    BATCH_FOLDER,
+    Expected,
+    all_documents,
+    document_table,
+    drop_documents,
+    write_routes,
+)
 from docsort.demo_embedded import EMBEDDED_BROKER_URL, EmbeddedBroker
 from docsort.demo_procs import (
     DemoError,
@@ -36,6 +44,7 @@ from docsort.demo_procs import (
     start_private_redis,
 )
 from docsort.demo_report import (
+    DOCUMENT,
     Outcomes,
     all_pages,
     calibrated_review_rate,
@@ -71,6 +80,7 @@ class Demo:
         self.queue = f"docsort-demo-{uuid.uuid4().hex[:10]}"
         self.secret = secrets.token_urlsafe(32)
         self.children: dict[str, Child] = {}
+        self.expected: list[Expected] = []
         self.embedded: EmbeddedBroker | None = None  # in the embedded mode
         self.broker_url = ""
         self.shared_redis = False
@@ -113,6 +123,7 @@ class Demo:
             "CONCURRENCY": 1,
             "WATCH_SETTLE_SECONDS": 0.5,
             "WATCH_RESCAN_SECONDS": 5,
+            "ROUTES_FILE": self.paths.workdir / "routes.yaml",
         }
         if self.confidence is not None:
             values["CONFIDENCE"] = f"{self.confidence:.6f}"
@@ -273,9 +284,18 @@ class Demo:
         inbox = self.paths.area("inbox")
         inbox.mkdir(parents=True, exist_ok=True)
         labels = read_labels(self.paths.labels)
+        self.expected = drop_documents(self.paths.drop, o.seed + 2, o.page_size, o.classes)
         for name in labels:
             os.replace(self.paths.drop / name, inbox / name)
+        for path in sorted(self.paths.drop.rglob("*.pdf")):
+            (inbox / path.relative_to(self.paths.drop)).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, inbox / path.relative_to(self.paths.drop))
+            labels[path.name] = DOCUMENT
         self.note(f"{len(labels)} files moved into {inbox} (true classes kept in {self.paths.labels.name})")
+        self.note(
+            f"among them a stack of {sum(1 for e in self.expected if e.file.startswith('stack'))} documents "
+            f"in {BATCH_FOLDER}/stack-001.pdf (its folder's rule: class) and a 3-page contract-001.pdf"
+        )
         return labels
 
     def wait_for_outcomes(self, labels: dict[str, str]) -> Outcomes:
@@ -314,6 +334,8 @@ class Demo:
             f"pages: {kinds['auto']} auto (copied to {self.paths.area('outbox')}/<class>/<YYYY-MM>/), "
             f"{kinds['review']} review, {kinds['failed']} failed (files in {self.paths.area('error')})"
         )
+        with db.make_sessionmaker(db.make_engine(self.paths.database_url))() as session:
+            self.console.print(document_table(all_documents(session), self.expected))
         self.console.print(f"review page: {self.address}  (login {OPERATOR!r}, password {self.password!r})")
 
     def wait_for_ctrl_c(self) -> None:
@@ -352,6 +374,7 @@ class Demo:
         with FileLogging(self.paths.logs / "demo.log"):
             try:
                 db.upgrade(self.paths.database_url)
+                write_routes(self.paths.workdir / "routes.yaml")
                 self.make_training_pages()
                 version_dir = self.train()
                 self.activate(version_dir)

@@ -20,6 +20,7 @@ from schema.tables import SubmissionJob
 from worker.inference import apply_temperature
 
 FAILED_ROW = "(unreadable)"
+DOCUMENT = "document"  # the label of a dropped file whose documents are checked one by one
 
 
 def read_labels(path: Path) -> dict[str, str]:
@@ -101,7 +102,8 @@ def collect(pages: list[PageOutcome], labels: dict[str, str]) -> Outcomes:
             out.reasons.append((name, page.error or "failed"))
             continue
         tally = out.by_class.setdefault(page.label or "?", Tally())
-        tally.add(page.decision or "review", right=page.label == truth, known=truth != "broken")
+        known = truth not in ("broken", DOCUMENT)  # a document file's truth is in the documents table
+        tally.add(page.decision or "review", right=page.label == truth, known=known)
     out.files_done -= pending_files
     return out
 

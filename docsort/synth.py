@@ -10,7 +10,6 @@ on the same machine, and a page does not change when more pages or other classes
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from docsort.synth_pages import RENDERERS, Size
 from docsort.synth_scan import Scanned, scan
 from schema.errors import DocsortError
+from schema.files import write_atomic, write_bytes_atomic
 from schema.logs import get_logger
 
 log = get_logger(__name__)
@@ -153,13 +153,11 @@ def write_image(
     path: Path, image: Image.Image, options: dict, extra_pages: Sequence[Image.Image] = ()
 ) -> None:
     """Write through a hidden temporary name and rename, so a watcher never takes half a file."""
-    tmp = path.with_name(f".{path.name}.part")
     if options["format"] in ("JPEG", "WEBP") and image.mode == "1":
         image = image.convert("L")
     if extra_pages:
         options = {**options, "save_all": True, "append_images": list(extra_pages)}
-    image.save(tmp, **options)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: image.save(tmp, **options))
 
 
 def _write_broken(rng: np.random.Generator, out: Path, index: int, sample: Path | None) -> Path:
@@ -171,9 +169,7 @@ def _write_broken(rng: np.random.Generator, out: Path, index: int, sample: Path 
         path, payload = out / f"broken-{index + 1:03d}.png", b""
     else:
         path, payload = out / f"broken-{index + 1:03d}.tif", rng.bytes(2048)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    write_bytes_atomic(path, payload)
     return path
 
 

@@ -117,7 +117,9 @@ def _page_outcome(page: Page, decisions: Sequence[RoutingDecision], base: dict[s
         **base,
         page=page.page_number,
         status="ok",
-        label=(decision.label if decision and decision.label else prediction.label),
+        label=(
+            decision.label if decision and decision.origin == DecisionOrigin.operator else prediction.label
+        ),
         confidence=prediction.confidence,
         decision=decision.kind.value if decision else None,
     )

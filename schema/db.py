@@ -106,14 +106,22 @@ def insert_ignore(
     session: Session, table: type[DeclarativeBase], values: dict[str, Any], keys: list[str]
 ) -> bool:
     """INSERT the row unless one with the same ``keys`` exists (PostgreSQL and SQLite); True if inserted."""
+    return insert_ignore_many(session, table, [values], keys) == 1
+
+
+def insert_ignore_many(
+    session: Session, table: type[DeclarativeBase], rows: list[dict[str, Any]], keys: list[str]
+) -> int:
+    """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in."""
+    if not rows:
+        return 0
     dialect = session.get_bind().dialect.name
     core: Table = table.__table__  # type: ignore[assignment]
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(core).values(**values).on_conflict_do_nothing(index_elements=keys)
+        stmt: Any = postgresql.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
     elif dialect == "sqlite":
-        stmt = sqlite.insert(core).values(**values).on_conflict_do_nothing(index_elements=keys)
+        stmt = sqlite.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
     else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
         raise ValueError(f"unsupported database dialect {dialect!r}")
-    # RETURNING says whether a row went in on both databases (rowcount is -1 on some drivers).
-    inserted = session.execute(stmt.returning(*core.primary_key)).first()
-    return inserted is not None
+    # RETURNING says which rows went in on both databases (rowcount is -1 on some drivers).
+    return len(session.execute(stmt.returning(*core.primary_key)).all())

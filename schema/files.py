@@ -12,6 +12,9 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 CHUNK = 1 << 20
 
@@ -39,6 +42,12 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """NumPy arrays into ``path`` as .npz, whatever its suffix (numpy adds ``.npz`` to a bare name)."""
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def copy_atomic(source: Path, target: Path) -> Path:

@@ -7,9 +7,7 @@ half a model.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -17,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from schema.errors import ModelIncompatible
+from schema.files import sha256_file, write_text_atomic
 
 MANIFEST_FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -122,18 +121,8 @@ class ModelManifest(BaseModel):
         return version_dir / self.onnx_file
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def write_manifest(version_dir: Path, manifest: ModelManifest) -> Path:

@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 
 from schema.errors import DocsortError
+from schema.files import save_npz, write_atomic
 from schema.logs import get_logger
 from worker.inference import PROB_FLOOR, softmax
 from worker.validation_scores import (
@@ -193,9 +194,12 @@ def save_scores(
     report_dir.mkdir(parents=True, exist_ok=True)
     name = SCORES_FILE if variant == "fp32" else INT8_SCORES_FILE
     path = report_dir / name
-    tmp = report_dir / f".{name}.tmp.npz"
-    np.savez(tmp, logits=logits.astype(np.float64), labels=labels, class_names=np.array(list(class_names)))
-    tmp.replace(path)
+    arrays = {
+        "logits": logits.astype(np.float64),
+        "labels": labels,
+        "class_names": np.array(list(class_names)),
+    }
+    write_atomic(path, lambda tmp: save_npz(tmp, arrays))
     return path
 
 

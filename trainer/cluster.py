@@ -30,6 +30,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from schema.errors import DocsortError
+from schema.files import visible_files
 from schema.logs import get_logger
 from worker.imaging import EXTENSIONS, ResizePolicy, UnreadableImage, iter_pages, to_model_input
 
@@ -62,13 +63,7 @@ def list_files(in_dir: Path) -> list[Path]:
     """Every non-hidden file under ``in_dir`` with an extension the worker reads."""
     if not in_dir.is_dir():
         raise ClusterError(f"{in_dir}: not a folder")
-    return sorted(
-        p
-        for p in in_dir.rglob("*")
-        if p.is_file()
-        and p.suffix.lower() in EXTENSIONS
-        and not any(part.startswith(".") for part in p.relative_to(in_dir).parts)
-    )
+    return [p for p in visible_files(in_dir) if p.suffix.lower() in EXTENSIONS]
 
 
 def first_page(path: Path, size: tuple[int, int], policy: ResizePolicy, pad: int) -> np.ndarray:

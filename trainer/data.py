@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from schema.files import save_npz, visible_files, write_atomic
 from schema.logs import get_logger
 from trainer.errors import TrainerError
 from trainer.recipe import Recipe, TrainOptions
@@ -87,10 +88,7 @@ def scan_folder(data_dir: Path | str, class_names: Sequence[str] | None = None) 
         folder = root / name
         if not folder.is_dir():
             continue
-        for path in sorted(folder.rglob("*")):
-            rel = path.relative_to(folder)
-            if path.is_file() and not any(part.startswith(".") for part in rel.parts):
-                files.append(LabelledFile(path, label))
+        files.extend(LabelledFile(path, label) for path in visible_files(folder))
     if not files:
         raise TrainerError(f"{root}: no files in the class subfolders {names}")
     return FolderScan(root, names, files)
@@ -192,9 +190,8 @@ def decode_cached(
             return Examples(npz["images"], npz["labels"], meta["sources"], meta["pages"], meta["unreadable"])
     examples = decode_examples(files, size, policy, pad_value, **kwargs)
     meta = {"sources": examples.sources, "pages": examples.pages, "unreadable": examples.unreadable}
-    tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, images=examples.images, labels=examples.labels, meta=np.asarray(json.dumps(meta)))
-    tmp.replace(path)
+    arrays = {"images": examples.images, "labels": examples.labels, "meta": np.asarray(json.dumps(meta))}
+    write_atomic(path, lambda tmp: save_npz(tmp, arrays))
     return examples
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from schema.files import write_text_atomic
 from trainer.calibration import Variant
 from trainer.guarantee import DEFAULT_CONFIDENCE_LEVEL, lower_bound
 from trainer.thresholds import EPS, ThresholdChoice, choose_thresholds
@@ -118,9 +119,7 @@ def choose_and_report(
     report_dir.mkdir(parents=True, exist_ok=True)
     payload = {"chosen": {**choice.metrics(), "thresholds": choice.thresholds.model_dump()}, "curve": curve}
     json_path, png_path = report_paths(report_dir, variant)
-    tmp = report_dir / f".{json_path.name}.tmp"
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(json_path)
+    write_text_atomic(json_path, json.dumps(payload, indent=2) + "\n")
     plot_risk_coverage(curve, choice, png_path)
     return choice
 

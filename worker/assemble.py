@@ -64,6 +64,8 @@ def preview_side(rules: SplitRules) -> int | None:
 
 
 def _evidence(page: PreparedPage, scores: PageScores, rules: SplitRules, names: list[str]) -> PageEvidence:
+    if page.error is not None:
+        return PageEvidence(number=page.number, probs=None, error=page.error)
     marks = None
     if page.preview is not None and preview_side(rules) is not None:
         marks = mark_page(

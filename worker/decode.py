@@ -39,11 +39,14 @@ def decode_file(
     path: Path, spec: InputSpec, preview_side: int | None = None, limits: DecodeLimits | None = None
 ) -> DecodedFile:
     """Every page of a file, each decoded once at the size needed (:func:`worker.imaging.prepare_pages`),
-    ready for the model; with ``preview_side``, each page keeps a preview of that longest side. Raises
-    UnreadableImage naming the reason."""
+    ready for the model; with ``preview_side``, each page keeps a preview of that longest side. A page
+    that cannot be decoded comes with its ``error`` (its document goes to review); a file that cannot be
+    read raises UnreadableImage naming the reason."""
     media = media_type_of(path)
     return DecodedFile(
-        Path(path), media, list(prepare_pages(path, spec, preview_side=preview_side, limits=limits))
+        Path(path),
+        media,
+        list(prepare_pages(path, spec, preview_side=preview_side, limits=limits, page_errors=True)),
     )
 
 

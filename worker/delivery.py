@@ -224,14 +224,14 @@ def deliver_pending(
     rules: RoutingRules,
     settings: DocsortSettings,
     sender: QueueSender | None,
-) -> None:
+) -> int:
     """Deliver a file's decided documents not delivered yet (a task may have died between recording
     and delivering, an operator may just have decided); each is committed as it is delivered. A
-    delivery that fails is noted on its document and left pending."""
+    delivery that fails is noted on its document and left pending; how many are left."""
     with session_scope(sessions) as session:
         pending = undelivered(session, document_id)
         if not pending:
-            return
+            return 0
         document = session.get(Document, document_id)
         assert document is not None
         in_force = [o for o in document.outputs if o.superseded_at is None]
@@ -241,7 +241,8 @@ def deliver_pending(
         except RoutingError as exc:
             for output in pending:
                 _note_failure(output, str(exc))
-            return
+            return len(pending)
+        left = 0
         for output in pending:
             try:
                 deliver(
@@ -256,12 +257,14 @@ def deliver_pending(
                 )
             except RoutingError as exc:
                 _note_failure(output, str(exc))
+                left += 1
                 continue
             session.commit()  # one document delivered is one document recorded as delivered
+        return left
 
 
 def _note_failure(output: OutputDocument, error: str) -> None:
     metrics.error("routing")
-    if "delivery failed" not in (output.reason or ""):
-        output.reason = f"{output.reason or ''}; delivery failed: {error}".lstrip("; ")
+    base = (output.reason or "").split("; delivery failed: ")[0]
+    output.reason = f"{base}; delivery failed: {error}".lstrip("; ")  # the latest attempt's error
     log.error("document.delivery_failed", document_id=output.document_id, output_id=output.id, error=error)

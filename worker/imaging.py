@@ -109,8 +109,9 @@ class PreparedPage:
     number: int  # 1-based
     width: int  # the page's own size, pixels at its scan resolution (oriented)
     height: int
-    model_input: np.ndarray  # uint8 HxWx3
+    model_input: np.ndarray  # uint8 HxWx3 (blank when ``error``)
     preview: Image.Image | None = None  # RGB, longest side at most the preview side asked for
+    error: str | None = None  # why this page could not be decoded (asked for with ``page_errors``)
 
 
 def sniff_media_type(head: bytes) -> str | None:
@@ -213,20 +214,39 @@ def _at_least(
     return lambda w, h: size_for(w, h) or (w, h)
 
 
-def _prepare(path: Path, target: PageTarget, limits: DecodeLimits) -> Iterator[PreparedPage]:
+def _failed(number: int, size: tuple[int, int], target: PageTarget, reason: str) -> PreparedPage:
+    blank = np.full((target.height, target.width, 3), target.pad_value, np.uint8)
+    return PreparedPage(number, size[0], size[1], blank, None, reason)
+
+
+def _prepare(
+    path: Path, target: PageTarget, limits: DecodeLimits, page_errors: bool = False
+) -> Iterator[PreparedPage]:
     """The model's decode of each page; a preview that it cannot serve (a JPEG or PDF page decoded
     small for the model) comes from a second decode of that page at the preview's scale."""
     if media_type_of(path) == "application/pdf":
         preview_scale = _pdf_scale(target.preview_size) if target.preview_side else None
-        for page in pdf_pages(path, limits, _pdf_scale(target.needed), preview_scale):
+        for page in pdf_pages(
+            path, limits, _pdf_scale(target.needed), preview_scale, page_errors=page_errors
+        ):
+            if page.error is not None:
+                yield _failed(page.number, page.geometry.pixels, target, f"page {page.number}: {page.error}")
+                continue
             yield _prepared(page.number, page.geometry.pixels, page.rgb, target, 1, page.preview)
         return
     for number, img in raster_frames(path, limits):
-        raster = reduced_page(path, img, number, target.needed, limits)
-        wanted = target.preview_size(*raster.size)
-        again = None
-        if not serves(raster.decoded_size, wanted):
-            again = decode_again(path, number, _at_least(target.preview_size), limits).pixels
+        try:
+            raster = reduced_page(path, img, number, target.needed, limits)
+            wanted = target.preview_size(*raster.size)
+            again = None
+            if not serves(raster.decoded_size, wanted):
+                again = decode_again(path, number, _at_least(target.preview_size), limits).pixels
+        except Exception as exc:  # this page only: the next frames may still decode
+            if not page_errors:
+                raise
+            reason = exc.reason if isinstance(exc, UnreadableImage) else decode_failure(path, exc).reason
+            yield _failed(number, img.size, target, f"page {number}: {reason}")
+            continue
         yield _prepared(number, raster.size, raster.pixels, target, raster.orientation, again)
 
 
@@ -236,13 +256,14 @@ def prepare_pages(
     *,
     preview_side: int | None = None,
     limits: DecodeLimits | None = None,
+    page_errors: bool = False,
 ) -> Iterator[PreparedPage]:
     """Each page of a file, decoded once, as the model's input for ``spec`` (an InputSpec) and, with
     ``preview_side``, an RGB preview of that longest side; raise :class:`UnreadableImage` naming the
     file and the reason (a broken file, or a page over one of ``limits``)."""
     path = Path(path)
     target = spec if isinstance(spec, PageTarget) else PageTarget.of(spec, preview_side)
-    yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS))
+    yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS, page_errors))
 
 
 def preview_pages(

@@ -39,8 +39,9 @@ READ_CHUNK = 1 << 20
 class RenderedPage:
     number: int  # 1-based
     geometry: PageGeometry
-    rgb: np.ndarray  # HxWx3 uint8 at the scale asked for
+    rgb: np.ndarray  # HxWx3 uint8 at the scale asked for (empty when ``error``)
     preview: np.ndarray | None = None  # rendered again at the preview's scale, when that is larger
+    error: str | None = None  # why this page could not be rendered (with ``page_errors``)
 
 
 class ChildDied(Exception):
@@ -304,10 +305,13 @@ def pdf_pages(
     scale_for: Callable[[PageGeometry], float],
     preview_scale_for: Callable[[PageGeometry], float] | None = None,
     only: set[int] | None = None,
+    page_errors: bool = False,
 ) -> Generator[RenderedPage, None, None]:
     """Each page of a PDF rendered at ``scale_for(its geometry)`` pixels per point, one at a time; with
     ``preview_scale_for``, rendered a second time at that scale too when it is larger (``preview``);
-    with ``only``, just those page numbers."""
+    with ``only``, just those page numbers. With ``page_errors``, a page whose content PDFium cannot
+    render comes as a page with its ``error`` and the next pages follow; a page over the memory or time
+    limit still fails the file (its renderer is gone)."""
     number = 0
     try:
         pages: PdfPages | _Isolated = _Isolated(path, limits) if limits.pdf_isolated else PdfPages(str(path))
@@ -327,7 +331,13 @@ def pdf_pages(
             geometry = pages.geometry(index)
             largest = limits.pdf_max_side / max(*geometry.points, 1.0)
             scale = min(scale_for(geometry), largest)
-            page = RenderedPage(number, geometry, _rgb(*pages.render(index, scale)))
+            try:
+                page = RenderedPage(number, geometry, _rgb(*pages.render(index, scale)))
+            except RenderFailed as exc:
+                if not page_errors or exc.memory:
+                    raise
+                yield RenderedPage(number, geometry, np.zeros((0, 0, 3), np.uint8), error=str(exc))
+                continue
             if preview_scale_for is not None and min(preview_scale_for(geometry), largest) > scale:
                 page.preview = _rgb(*pages.render(index, min(preview_scale_for(geometry), largest)))
             yield page

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schema.db import insert_ignore, session_scope
+from schema.db import insert_ignore, insert_ignore_many, session_scope
 from schema.enums import DecisionKind, DecisionOrigin, DocumentState, PageRole
 from schema.errors import DocsortError
 from schema.tables import Document, OutputDocument, Page, Prediction, RoutingDecision, utcnow
@@ -24,6 +24,7 @@ from worker.decide import Decision
 from worker.decode import DecodedFile
 from worker.documents import has_model_documents
 from worker.explain import Explanation
+from worker.imaging import PreparedPage
 from worker.infer import PageScores
 from worker.inference import LoadedModel
 
@@ -32,60 +33,6 @@ FINISHED = (DocumentState.done, DocumentState.failed)
 
 class RecordError(DocsortError):
     """A row the pipeline needs is missing or inconsistent."""
-
-
-def ensure_page(session: Session, document_id: int, number: int, width: int, height: int) -> Page:
-    values = {"document_id": document_id, "page_number": number, "width": width, "height": height}
-    insert_ignore(session, Page, values, ["document_id", "page_number"])
-    session.flush()
-    page = session.scalar(select(Page).where(Page.document_id == document_id, Page.page_number == number))
-    if page is None:  # pragma: no cover
-        raise RecordError(f"page {number} of document {document_id} vanished after insert")
-    return page
-
-
-def find_prediction(session: Session, page_id: int, model_name: str, model_version: str) -> Prediction | None:
-    return session.scalar(
-        select(Prediction).where(
-            Prediction.page_id == page_id,
-            Prediction.model_name == model_name,
-            Prediction.model_version == model_version,
-        )
-    )
-
-
-def ensure_prediction(
-    session: Session,
-    page: Page,
-    *,
-    model_name: str,
-    model_version: str,
-    decision: Decision,
-    latency_ms: float,
-    worker: str,
-) -> tuple[Prediction, bool]:
-    """The page's prediction by this model version, recorded now if it was not; (prediction, created)."""
-    found = find_prediction(session, page.id, model_name, model_version)
-    if found is not None:
-        return found, False
-    values = {
-        "page_id": page.id,
-        "model_name": model_name,
-        "model_version": model_version,
-        "label": decision.label,
-        "confidence": decision.confidence,
-        "margin": decision.margin,
-        "scores": decision.scores,
-        "latency_ms": latency_ms,
-        "worker": worker[:200],
-        "created_at": utcnow(),
-    }
-    insert_ignore(session, Prediction, values, ["page_id", "model_name", "model_version"])
-    session.flush()
-    found = find_prediction(session, page.id, model_name, model_version)
-    if found is None:  # pragma: no cover
-        raise RecordError(f"prediction for page {page.id} vanished after insert")
-    return found, True
 
 
 def decision_for(session: Session, prediction_id: int, origin: DecisionOrigin) -> RoutingDecision | None:
@@ -167,47 +114,24 @@ def record_file(
     model: LoadedModel,
     worker_name: str,
 ) -> list[DecisionKind]:
-    """Record one file in one transaction: its pages (with their role), the model's prediction of each,
-    each content page's decision (its document's), and the file's output documents. The decision kinds
-    of its content pages (empty when another worker finished the file meanwhile)."""
-    kinds: list[DecisionKind] = []
+    """Record one file in one transaction, each kind of row in one statement: its pages (with their
+    role), the model's prediction of each page read, each content page's decision (its document's), and
+    the file's output documents. The decision kinds of its content pages (empty when another worker
+    finished the file meanwhile)."""
     with session_scope(sessions) as session:
         document = session.get(Document, job_file.document_id)
         if document is None or is_finished(document):
-            return kinds
+            return []
         document.page_count = len(decoded.pages)
         document.media_type = decoded.media_type
-        for page, page_scores, own in zip(decoded.pages, scores, page_decisions, strict=True):
-            role = assembly.dropped.get(page.number, PageRole.content)
-            row = ensure_page(session, job_file.document_id, page.number, page.width, page.height)
-            row.role = role
-            prediction, _ = ensure_prediction(
-                session,
-                row,
-                model_name=model.name,
-                model_version=model.version,
-                decision=own,
-                latency_ms=page_scores.latency_ms,
-                worker=worker_name,
-            )
-            planned = assembly.document_of(page.number)
-            if planned is None:
-                continue  # a separator sheet or a blank page: not part of any document
-            values: dict[str, Any] = {
-                "document_id": job_file.document_id,
-                "page_id": row.id,
-                "prediction_id": prediction.id,
-                "origin": DecisionOrigin.model,
-                "kind": planned.kind,
-                "label": planned.decision.label,
-                "reason": planned.reason,
-            }
-            explanation = explained.get(page.number)
-            if planned.kind == DecisionKind.review and explanation is not None:
-                row.image_path = str(explanation.image_path)
-                values["cam_path"] = str(explanation.cam_path) if explanation.cam_path else None
-            recorded, _ = ensure_decision(session, values)
-            kinds.append(recorded.kind)
+        pages = _record_pages(session, job_file.document_id, decoded, assembly, explained)
+        read = [
+            (p, s, d) for p, s, d in zip(decoded.pages, scores, page_decisions, strict=True) if not p.error
+        ]
+        predictions = _record_predictions(session, pages, read, model, worker_name)
+        kinds = _record_decisions(
+            session, job_file.document_id, decoded, pages, predictions, assembly, explained
+        )
         if not has_model_documents(session, job_file.document_id):
             _add_documents(session, job_file.document_id, assembly, model)
         document.state = DocumentState.done
@@ -215,6 +139,124 @@ def record_file(
         document.finished_at = utcnow()
     job_file.finished = True
     return kinds
+
+
+def _record_pages(
+    session: Session,
+    document_id: int,
+    decoded: DecodedFile,
+    assembly: Assembly,
+    explained: dict[int, Explanation],
+) -> dict[int, Page]:
+    rows = [
+        {
+            "document_id": document_id,
+            "page_number": p.number,
+            "width": p.width,
+            "height": p.height,
+            "role": assembly.dropped.get(p.number, PageRole.content),
+            "image_path": str(explained[p.number].image_path) if p.number in explained else None,
+        }
+        for p in decoded.pages
+    ]
+    insert_ignore_many(session, Page, rows, ["document_id", "page_number"])
+    found = session.scalars(select(Page).where(Page.document_id == document_id))
+    return {page.page_number: page for page in found}
+
+
+def _record_predictions(
+    session: Session,
+    pages: dict[int, Page],
+    read: list[tuple[PreparedPage, PageScores, Decision]],
+    model: LoadedModel,
+    worker_name: str,
+) -> dict[int, Prediction]:
+    now = utcnow()
+    rows = [
+        {
+            "page_id": pages[page.number].id,
+            "model_name": model.name,
+            "model_version": model.version,
+            "label": decision.label,
+            "confidence": decision.confidence,
+            "margin": decision.margin,
+            "scores": decision.scores,
+            "latency_ms": page_scores.latency_ms,
+            "worker": worker_name[:200],
+            "created_at": now,
+        }
+        for page, page_scores, decision in read
+    ]
+    insert_ignore_many(session, Prediction, rows, ["page_id", "model_name", "model_version"])
+    found = session.scalars(
+        select(Prediction).where(
+            Prediction.page_id.in_([pages[p.number].id for p, _, _ in read]),
+            Prediction.model_name == model.name,
+            Prediction.model_version == model.version,
+        )
+    )
+    by_page = {prediction.page_id: prediction for prediction in found}
+    return {number: by_page[page.id] for number, page in pages.items() if page.id in by_page}
+
+
+def _record_decisions(
+    session: Session,
+    document_id: int,
+    decoded: DecodedFile,
+    pages: dict[int, Page],
+    predictions: dict[int, Prediction],
+    assembly: Assembly,
+    explained: dict[int, Explanation],
+) -> list[DecisionKind]:
+    """Each content page's decision (its document's); a page that could not be read gets a failed one."""
+    kinds: list[DecisionKind] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    for page in decoded.pages:
+        planned = assembly.document_of(page.number)
+        if page.error is not None:
+            _record_unreadable_page(session, document_id, pages[page.number], page.error)
+            kinds.append(DecisionKind.failed)
+            continue
+        if planned is None:
+            continue  # a separator sheet or a blank page: not part of any document
+        explanation = explained.get(page.number)
+        cam = explanation.cam_path if explanation and planned.kind == DecisionKind.review else None
+        rows.append(
+            {
+                "document_id": document_id,
+                "page_id": pages[page.number].id,
+                "prediction_id": predictions[page.number].id,
+                "origin": DecisionOrigin.model,
+                "kind": planned.kind,
+                "label": planned.decision.label,
+                "reason": planned.reason,
+                "cam_path": str(cam) if cam else None,
+                "decided_at": now,
+            }
+        )
+        kinds.append(planned.kind)
+    insert_ignore_many(session, RoutingDecision, rows, ["prediction_id", "origin"])
+    return kinds
+
+
+def _record_unreadable_page(session: Session, document_id: int, page: Page, reason: str) -> None:
+    found = session.scalar(
+        select(RoutingDecision.id).where(
+            RoutingDecision.page_id == page.id, RoutingDecision.kind == DecisionKind.failed
+        )
+    )
+    if found is None:
+        session.add(
+            RoutingDecision(
+                document_id=document_id,
+                page_id=page.id,
+                origin=DecisionOrigin.model,
+                kind=DecisionKind.failed,
+                reason=reason,
+                decided_at=utcnow(),
+            )
+        )
 
 
 def _add_documents(session: Session, document_id: int, assembly: Assembly, model: LoadedModel) -> None:

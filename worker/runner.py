@@ -22,7 +22,7 @@ from worker import metrics
 from worker.assemble import Assembly, assemble_file, preview_side
 from worker.context import JobFile, JobOutcome, WorkerContext
 from worker.decide import Decision, Policy, decide
-from worker.decode import decode_files
+from worker.decode import DecodedFile, decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
 from worker.files import OnDone, finish_file
@@ -35,6 +35,11 @@ from worker.resolve import resolve_files
 from worker.routing import RoutingRules
 
 log = get_logger(__name__)
+
+
+class DeliveryPending(OSError):
+    """Documents are recorded but a destination refused them: a transient fault, the job is retried with
+    backoff (its files stay in the processing area until delivered; the reason is on each document)."""
 
 
 def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
@@ -57,6 +62,9 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
     policy = Policy.from_thresholds(model.manifest.thresholds, ctx.settings.confidence, ctx.settings.margin)
     names = model.manifest.class_names
     for (job_file, decoded_file), file_scores in zip(decoded, scores, strict=True):
+        if decoded_file.pages and all(p.error for p in decoded_file.pages):  # no page read: the file fails
+            fail(ctx, job_file, _unreadable(decoded_file))
+            continue
         own = [decide(s.probs, names, policy) for s in file_scores]
         split = SplitRules.parse(job_file.split or ctx.settings.split)
         plan = assemble_file(decoded_file, file_scores, split, names, policy)
@@ -77,14 +85,19 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         )
         _count(outcome, model, kinds, file_scores)
     rules = RoutingRules.load(ctx.settings.routes_file)
+    undelivered = 0
     for job_file in files:
-        deliver_pending(ctx.sessions, job_file.document_id, job_file.path, rules, ctx.settings, ctx.sender)
+        undelivered += deliver_pending(
+            ctx.sessions, job_file.document_id, job_file.path, rules, ctx.settings, ctx.sender
+        )
         finish(ctx, job_file, job.on_done)
     outcome.failed = _count_failed(ctx, files)
     finish_job(ctx.sessions, job.job_id, ctx.send_callback)
     seconds = time.perf_counter() - started
     metrics.job_done(seconds)
     log.info("job.processed", job_id=job.job_id, seconds=round(seconds, 3), **vars(outcome))
+    if undelivered:
+        raise DeliveryPending(f"{undelivered} document(s) of job {job.job_id} could not be delivered yet")
     return outcome
 
 
@@ -109,6 +122,13 @@ def fail(ctx: WorkerContext, job_file: JobFile, reason: str) -> None:
 
 def finish(ctx: WorkerContext, job_file: JobFile, on_done: OnDone) -> None:
     finish_file(ctx.sessions, job_file, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
+
+
+def _unreadable(decoded: DecodedFile) -> str:
+    reasons = [p.error or "" for p in decoded.pages]
+    if len(reasons) == 1:
+        return reasons[0].removeprefix("page 1: ")
+    return f"no page could be read ({'; '.join(reasons[:3])}{'; ...' if len(reasons) > 3 else ''})"
 
 
 def _review_pages(

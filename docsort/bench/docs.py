@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from docsort.bench.machine import Machine
+from schema.files import write_text_atomic
 
 DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "benchmarks.md"
 DOC_HEADER = "# Benchmarks\n\nMeasured side by side in one run each; every table says how to run it again.\n"
@@ -104,9 +105,7 @@ def record(
     else:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
     return path
 
 

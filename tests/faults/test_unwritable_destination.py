@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from schema import db
 from schema.enums import DecisionKind, DocumentState
-from schema.tables import RoutingDecision
+from schema.tables import OutputDocument
 from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
@@ -58,9 +58,11 @@ def test_unwritable_destination_records_the_failed_delivery_and_keeps_the_source
     assert routed == sorted((ws.outbox_dir / "light").glob("*")) and len(routed) == 1, routed
     assert blocker.read_text().startswith("a file where")  # nothing overwrote what was in the way
 
-    # The destination is writable again: the same job sent again delivers the kept files, once.
+    # The job is retried with backoff: once the destination is writable again, the kept files are
+    # delivered, once, with nothing sent again.
+    assert "job.retry" in worker.log()
     blocker.unlink()
-    send_classify(ws.broker_url, shared_queue, job_payload([*dark, light]))
+    wait_for(lambda: len(routed_files(ws)) == 3, 90, "the kept files delivered by a retry")
     worker.wait_for_log("job.processed", count=2)
     assert_one_outcome_each(ws, {p.name: 1 for p in [*dark, light]})
     assert len(routed_files(ws)) == 3
@@ -71,6 +73,6 @@ def _reasons(ws: WorkerSettings) -> list[str]:
     engine = db.make_engine(ws.database_url)
     try:
         with engine.connect() as conn:
-            return [str(r) for r in conn.execute(select(RoutingDecision.reason)).scalars()]
+            return [str(r) for r in conn.execute(select(OutputDocument.reason)).scalars()]
     finally:
         engine.dispose()

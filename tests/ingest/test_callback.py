@@ -137,6 +137,9 @@ def test_callback_is_signed_with_the_clients_secret_retried_with_backoff_and_rec
     assert [(p["page"], p["status"], p["label"], p["decision"]) for p in payload["pages"]] == [
         (1, "ok", "dark", "auto")
     ]
+    (document,) = payload["documents"]  # the same per-document list as GET /v1/jobs/{id}
+    assert (document["pages"], document["label"], document["outcome"]) == ([1], "dark", "auto")
+    assert document["delivered"] and document["delivered"].endswith(".png")
     assert len(receiver.of("/gone")) == 1  # a 404 is final: no retry
     down_hits = receiver.of("/down")
     assert len(down_hits) == 3  # the first attempt and two retries, then given up

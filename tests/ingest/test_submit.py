@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pikepdf
 import pytest
 import redis
 from PIL import Image
@@ -97,13 +98,17 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
     assert [r["status"] for r in want if r["path"].endswith("~lock.png")] == ["error"]
     want = [r for r in want if not r["path"].endswith("~lock.png")]
     assert all(tuple(row) == FIELDS for row in got)
-    assert [(r["path"], r["page"], r["status"], r["label"], r["decision"]) for r in got] == [
-        (r["path"], r["page"], r["status"], r["label"], r["decision"]) for r in want
+    assert [(r["path"], r["page"], r["status"], r["label"]) for r in got] == [
+        (r["path"], r["page"], r["status"], r["label"]) for r in want
     ]
     assert [r["confidence"] for r in got] == pytest.approx([r["confidence"] for r in want], abs=1e-4)
+    # a page's decision is its document's: a one-page file's is the page's own, as classify says
+    one_page = [(r["path"], r["decision"]) for r in got if not r["path"].endswith("two.tif")]
+    assert one_page == [(r["path"], r["decision"]) for r in want if not r["path"].endswith("two.tif")]
     labels = {(Path(r["path"]).name, r["page"]): (r["label"], r["decision"]) for r in got}
     assert labels[("dark.png", 1)] == ("dark", "auto")
-    assert labels[("two.tif", 2)] == ("light", "auto")
+    # two.tif (a dark and a light page) is one document: unsure as a whole, it goes to review
+    assert labels[("two.tif", 1)] == ("dark", "review") and labels[("two.tif", 2)] == ("light", "review")
     assert labels[("grey.png", 1)][1] == "review"
     broken = [r for r in got if r["status"] == "error"]
     assert [Path(r["path"]).name for r in broken] == ["broken.png"] and broken[0]["error"]
@@ -122,6 +127,33 @@ def test_submit_wait_json_gives_each_page_the_fields_and_outcome_of_classify_jso
         )
     engine.dispose()
     assert n_predictions == 1  # the same content submitted again is not classified again
+
+
+@pytest.mark.slow
+def test_submit_documents_json_prints_one_object_per_document_with_its_pages_and_delivered_file(
+    ingest_settings: IngestSettings, docsort_worker: StartWorker, tmp_path: Path
+) -> None:
+    activate_tiny_model(ingest_settings)
+    batch = tmp_path / "stack.pdf"
+    pages = [_page(g) for g in (0, 8, 250, 255, 4)]
+    pages[0].save(batch, save_all=True, append_images=pages[1:], resolution=72)
+    single = tmp_path / "one.png"
+    _page(0).save(single)
+    docsort_worker(ingest_settings, queue=ingest_settings.job_queue)
+    args = ("submit", str(batch), str(single), "--split", "class", "--wait", "--json", "--documents")
+    done = _run(*args, "--timeout", "90")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(Path(r["source"]).name, r["pages"], r["label"], r["outcome"]) for r in rows] == [
+        ("stack.pdf", [1, 2], "dark", "auto"),
+        ("stack.pdf", [3, 4], "light", "auto"),
+        ("stack.pdf", [5], "dark", "auto"),
+        ("one.png", [1], "dark", "auto"),
+    ]
+    delivered = [Path(r["delivered"]) for r in rows]
+    assert [p.suffix for p in delivered] == [".pdf", ".pdf", ".pdf", ".png"]
+    assert [len(pikepdf.open(p).pages) for p in delivered[:3]] == [2, 2, 1]
+    assert delivered[3].read_bytes() == single.read_bytes()  # a file that is one document: byte for byte
 
 
 def test_submit_and_status_on_an_unmigrated_database_say_to_upgrade_it(

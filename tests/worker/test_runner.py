@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import redis
+import tifffile
 from celery import Celery
 from PIL import Image
 from sqlalchemy import func, select
@@ -15,10 +16,11 @@ from sqlalchemy import func, select
 from schema.enums import DecisionKind, DocumentState
 from schema.messages import ROUTED_TASK, ClassifyJob, DocumentRef
 from schema.tables import Document, OutputDocument, Page, Prediction, RoutingDecision
-from tests.support.jobs import run_admitted
+from tests.support.jobs import admitted, run_admitted
 from tests.support.worker import make_context, write_page
 from worker.context import WorkerContext
 from worker.delivery import celery_queue_sender
+from worker.runner import run_job
 from worker.settings import WorkerSettings
 
 
@@ -150,3 +152,66 @@ def test_a_batch_is_separated_by_class_and_each_document_delivered_lossless(
             for i, number in enumerate(document.pages):
                 out.seek(i)
                 assert out.tobytes() == pages[number - 1].tobytes()
+
+
+def _g4_tiff(path: Path, levels: tuple[int, ...]) -> list[Image.Image]:
+    pages = [Image.new("L", (64, 80), v).convert("1") for v in levels]
+    pages[0].save(path, save_all=True, append_images=pages[1:], compression="group4")
+    return pages
+
+
+def test_an_unreadable_page_sends_its_document_to_review_and_the_others_are_delivered(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.tif"
+    _g4_tiff(path, (0, 0, 255))
+    with tifffile.TiffFile(path) as tif:
+        tag = tif.pages[1].tags["StripOffsets"]
+        assert tag.count == 1 and tif.byteorder == "<"
+        where = tag.valueoffset  # one strip: its offset is stored in the tag itself
+    data = bytearray(path.read_bytes())
+    data[where : where + 4] = (len(data) + 10_000).to_bytes(4, "little")  # page 2's data lies past the end
+    path.write_bytes(bytes(data))
+    job = ClassifyJob(documents=[DocumentRef(path=str(path))], split="pages:1")
+    run_admitted(ctx, job)
+    with ctx.sessions() as s:
+        docs = s.scalars(select(OutputDocument).order_by(OutputDocument.seq)).all()
+        assert [(d.pages, d.kind) for d in docs] == [
+            ([1], DecisionKind.auto),
+            ([2], DecisionKind.review),
+            ([3], DecisionKind.auto),
+        ]
+        assert "page 2" in (docs[1].reason or "")
+        failed = s.scalars(select(RoutingDecision).where(RoutingDecision.kind == DecisionKind.failed)).one()
+        assert failed.page_id is not None and "page 2" in (failed.reason or "")
+        assert (s.scalars(select(Document)).one().state) == DocumentState.done
+    assert len([p for p in ctx.settings.outbox_dir.rglob("*") if p.is_file()]) == 2
+
+
+def test_a_file_of_blank_pages_only_fails_with_its_reason(ctx: WorkerContext, tmp_path: Path) -> None:
+    path = tmp_path / "blank.tif"
+    _g4_tiff(path, (255, 255))
+    run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(path))], split="blank"))
+    with ctx.sessions() as s:
+        document = s.scalars(select(Document)).one()
+        assert document.state == DocumentState.failed and "blank" in (document.error or "")
+        (only,) = s.scalars(select(OutputDocument)).all()
+        assert only.kind == DecisionKind.failed and only.pages == []
+    assert (ctx.settings.error_dir / f"blank-{document.sha256[:10]}.tif").is_file()
+
+
+def test_a_redelivered_batch_makes_no_second_document_and_delivers_nothing_twice(
+    ctx: WorkerContext, tmp_path: Path
+) -> None:
+    path = tmp_path / "batch.tif"
+    _g4_tiff(path, (0, 0, 255, 255))
+    job = admitted(ctx.sessions, ClassifyJob(documents=[DocumentRef(path=str(path))], split="class"))
+    run_job(ctx, job)
+    with ctx.sessions() as s:
+        first = [(d.id, d.pages, d.delivered_at) for d in s.scalars(select(OutputDocument))]
+    files = sorted(p for p in ctx.settings.outbox_dir.rglob("*") if p.is_file())
+    again = run_job(ctx, job)
+    assert again.already_done == 1
+    with ctx.sessions() as s:
+        assert [(d.id, d.pages, d.delivered_at) for d in s.scalars(select(OutputDocument))] == first
+    assert sorted(p for p in ctx.settings.outbox_dir.rglob("*") if p.is_file()) == files and len(files) == 2

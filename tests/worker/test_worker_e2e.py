@@ -12,6 +12,7 @@ from kombu import Connection
 from PIL import Image
 from sqlalchemy import select
 
+from ingest.results import job_result
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document, Page, Prediction, RoutingDecision
@@ -183,3 +184,23 @@ def test_pages_and_predictions_name_model_and_worker(
     assert prediction.worker and prediction.latency_ms > 0
     assert (page.width, page.height) == (120, 160)
     assert decision.kind == DecisionKind.auto and decision.rule == "default"
+
+
+def test_a_plain_celery_message_gets_a_job_whose_documents_can_be_read(
+    docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str
+) -> None:
+    ws = sqlite_worker_settings
+    page = write_page(ws.dir("inbox") / "plain.png", 0)
+    worker = docsort_worker(ws, queue=unique_queue)
+    task_id = send_classify(ws.broker_url, unique_queue, {"documents": [{"path": str(page)}]})
+    worker.wait_for_log("job.processed")
+    engine = db.make_engine(ws.database_url)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            result = job_result(s, task_id)  # the job's id is the message's task id
+    finally:
+        engine.dispose()
+    assert result is not None and result.state == "done" and result.source == "celery"
+    (document,) = result.documents
+    assert (document.pages, document.label, document.outcome) == ([1], "dark", "auto")
+    assert document.delivered and Path(document.delivered).read_bytes() == page.read_bytes()
