@@ -89,7 +89,7 @@ def _page_decisions(
     session: Session, audits: list[Audit], decoded: DecodedFile, scores: list[PageScores]
 ) -> dict[int, tuple[PageScores, Decision]]:
     """The audited pages still without an image, with their scores and their document's class."""
-    by_number = {p.number: s for p, s in zip(decoded.pages, scores, strict=True)}
+    by_number = {p.number: s for p, s in zip(decoded.pages, scores, strict=True) if p.error is None}
     wanted: dict[int, tuple[PageScores, Decision]] = {}
     for audit in audits:
         output = session.get(OutputDocument, audit.output_document_id)

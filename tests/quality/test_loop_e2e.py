@@ -20,7 +20,8 @@ from review.audits import answer_audit, audit_items
 from review.queue import pending_select
 from review.settings import review_settings
 from schema import db
-from schema.tables import ModelVersion, Prediction, Review, RoutingDecision
+from schema.enums import DecisionKind, DecisionOrigin
+from schema.tables import ModelVersion, OutputDocument, Prediction, Review, RoutingDecision
 from tests.support.quality import make_biased_tiny_model
 from tests.support.review import login
 from tests.support.review_items import make_operator
@@ -102,6 +103,12 @@ def test_shadow_then_operators_answers_train_a_version_that_the_worker_serves(
             assert answer.status_code == 303, answer.text
     with sessions() as s:
         assert len(s.scalars(select(Review)).all()) == len(waiting)
+        reviewed = s.scalars(select(OutputDocument).where(OutputDocument.kind == DecisionKind.review)).all()
+        assert reviewed and all(o.superseded_at for o in reviewed)  # replaced by the operator's documents
+        operators = s.scalars(
+            select(OutputDocument).where(OutputDocument.origin == DecisionOrigin.operator)
+        ).all()
+        assert len(operators) == len(reviewed) and all(o.delivered_at for o in operators)
 
     # the loop: operator pages into the training folder, a candidate, the comparison, activation
     data = _training_folder(tmp_path / "pages")

@@ -2,13 +2,17 @@
 
 The runner is to call, in :func:`worker.runner.run_job`:
 
-- ``record_shadow(ctx, model, decoded)`` right after ``scores = infer(model, ...)``;
-- ``audit_file(ctx, job_file, decoded_file, file_scores, model)`` right after ``record_file(...)``.
+- ``audit_file(ctx, job_file, decoded_file, file_scores, model)`` right after ``record_file(...)``;
+- ``record_shadow(ctx, model, decoded)`` once the loop over the files has recorded them, before the
+  documents are delivered.
 
-:func:`wire` wraps the runner's own steps (``resolve_files``, ``decode_files``, ``infer``,
-``record_file``) to make exactly those calls, and does nothing for a hook the runner's source already
-calls. In-process tests call it with ``monkeypatch``; a worker process gets it through
-``tests/support/quality_inject/sitecustomize.py`` on its PYTHONPATH (:func:`inject`).
+:func:`wire` wraps the runner's own steps (``resolve_files``, ``decode_files``, ``record_file``) to make
+those calls (the shadow one file at a time), and does nothing for a hook the runner's source already
+calls. With a version in shadow, a page has two predictions; the review code must take the one its
+document was decided by, not the latest: until ``review/documents.py:_operator_labels`` does (a
+condition on the output document's model name and version), :func:`wire` puts that condition in.
+In-process tests call it with ``monkeypatch``; a worker process gets it through
+``tests/support/quality_inject/sitecustomize.py`` on its PYTHONPATH (the ``quality_hooks`` fixture).
 """
 
 from __future__ import annotations
@@ -20,60 +24,69 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from review import documents as review_documents
+from schema.enums import DecisionOrigin
+from schema.tables import OutputDocument, Page, Prediction
 from worker import runner
 from worker.audit import audit_file
+from worker.record import decision_for
 from worker.shadow import record_shadow
 
 INJECT = Path(__file__).with_name("quality_inject")
 _ctx: contextvars.ContextVar[Any] = contextvars.ContextVar("ctx")
-_decoded: contextvars.ContextVar[Any] = contextvars.ContextVar("decoded")
 
 
 def wired_in_runner(hook: str) -> bool:
     return f"{hook}(" in inspect.getsource(runner)
 
 
+def _operator_labels(session: Session, output: OutputDocument) -> list[str | None] | None:
+    """Each page's operator answer on the prediction its document was decided by (None: rejected), or
+    None while a page is undecided."""
+    labels: list[str | None] = []
+    for number in output.pages:
+        prediction = session.scalar(
+            select(Prediction)
+            .join(Page, Page.id == Prediction.page_id)
+            .where(
+                Page.document_id == output.document_id,
+                Page.page_number == number,
+                Prediction.model_name == output.model_name,
+                Prediction.model_version == output.model_version,
+            )
+        )
+        decision = decision_for(session, prediction.id, DecisionOrigin.operator) if prediction else None
+        if decision is None:
+            return None
+        labels.append(decision.label)
+    return labels
+
+
 def wire(setattr_: Any = setattr) -> None:
     """Wrap the runner's steps so that each job makes the hook calls the runner does not make yet."""
     shadow, audit = not wired_in_runner("record_shadow"), not wired_in_runner("audit_file")
-    resolve, decode, infer, record = (
-        runner.resolve_files,
-        runner.decode_files,
-        runner.infer,
-        runner.record_file,
-    )
+    resolve, record = runner.resolve_files, runner.record_file
 
     def resolve_files(ctx: Any, job: Any) -> Any:
         _ctx.set(ctx)
         return resolve(ctx, job)
 
-    def decode_files(*args: Any, **kwargs: Any) -> Any:
-        decoded, failures = decode(*args, **kwargs)
-        _decoded.set(decoded)
-        return decoded, failures
-
-    def infer_and_shadow(model: Any, files: Any) -> Any:
-        scores = infer(model, files)
-        if shadow:
-            record_shadow(_ctx.get(), model, _decoded.get())
-        return scores
-
-    def record_and_audit(sessions: Any, job_file: Any, decoded: Any, scores: Any, *rest: Any) -> Any:
+    def record_and_hooks(sessions: Any, job_file: Any, decoded: Any, scores: Any, *rest: Any) -> Any:
         kinds = record(sessions, job_file, decoded, scores, *rest)
+        model = rest[-2]  # rest: own decisions, plan, explained, model, worker name
+        if shadow:
+            record_shadow(_ctx.get(), model, [(job_file, decoded)])
         if audit:
-            audit_file(
-                _ctx.get(), job_file, decoded, scores, rest[-2]
-            )  # rest: own, plan, explained, model, name
+            audit_file(_ctx.get(), job_file, decoded, scores, model)
         return kinds
 
-    for name, new in (
-        ("resolve_files", resolve_files),
-        ("decode_files", decode_files),
-        ("infer", infer_and_shadow),
-        ("record_file", record_and_audit),
-    ):
-        setattr_(runner, name, new)
+    setattr_(runner, "resolve_files", resolve_files)
+    setattr_(runner, "record_file", record_and_hooks)
+    if "model_version" not in inspect.getsource(review_documents._operator_labels):
+        setattr_(review_documents, "_operator_labels", _operator_labels)
 
 
 @pytest.fixture

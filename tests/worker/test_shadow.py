@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from review.decisions import decide
 from schema.messages import ClassifyJob, DocumentRef
 from schema.settings import DocsortSettings
 from schema.tables import Audit, Prediction, RoutingDecision
@@ -50,41 +51,42 @@ def _job(*paths: Path) -> ClassifyJob:
     return ClassifyJob(documents=[DocumentRef(path=str(p)) for p in paths], on_done="keep")
 
 
-def test_shadow_predictions_are_recorded_first_and_never_routed(
-    shadow_ctx: WorkerContext, tmp_path: Path
-) -> None:
-    pages = [write_page(tmp_path / f"p{g}.png", g) for g in (0, 255, 150)]
+def test_shadow_predictions_are_recorded_and_never_routed(shadow_ctx: WorkerContext, tmp_path: Path) -> None:
+    pages = [write_page(tmp_path / f"p{g}.png", g) for g in (0, 255, 150, 128)]
     outcome = run_admitted(shadow_ctx, _job(*pages))
-    assert (outcome.pages, outcome.auto) == (3, 3)
+    assert (outcome.pages, outcome.auto, outcome.review) == (4, 3, 1)
     assert len(files_under(shadow_ctx.settings.outbox_dir)) == 3  # routing as without the shadow
     with shadow_ctx.sessions() as s:
         predictions = s.scalars(select(Prediction).order_by(Prediction.id)).all()
         by_version = {v: [p for p in predictions if p.model_version == v] for v in ("1", "2")}
-        assert [p.label for p in by_version["1"]] == ["dark", "light", "light"]
-        assert [p.label for p in by_version["2"]] == ["dark", "light", "dark"]
+        assert [p.label for p in by_version["1"]] == ["dark", "light", "light", "light"]
+        assert [p.label for p in by_version["2"]] == ["dark", "light", "dark", "dark"]
         for shadow, active in zip(by_version["2"], by_version["1"], strict=True):
-            assert shadow.page_id == active.page_id and shadow.id < active.id  # the routing one is the latest
             assert (
-                s.scalars(select(RoutingDecision).where(RoutingDecision.prediction_id == shadow.id)).all()
-                == []
-            )
-        assert len(s.scalars(select(RoutingDecision)).all()) == 3
+                shadow.page_id == active.page_id and shadow.id > active.id
+            )  # recorded after the routing one
+            assert not s.scalars(
+                select(RoutingDecision).where(RoutingDecision.prediction_id == shadow.id)
+            ).all()
+        assert len(s.scalars(select(RoutingDecision)).all()) == 4
         assert shadow_versions(s, datetime.now(UTC) - timedelta(hours=1)) == [("tiny", "2")]
-        # an operator audits the grey page: it is dark, as the shadow said
+        # operators: the grey pages are dark, as the shadow said; one was audited, one reviewed
         ann = make_operator(s, "ann")
-        grey_page = by_version["1"][2].page_id
+        grey = by_version["1"][2].page.document_id
         for audit in s.scalars(select(Audit)):
-            page_ids = [p.page_id for p in predictions if p.page.document_id == audit.document_id]
             audit.answered_at, audit.operator_id = datetime.now(UTC), ann.id
-            audit.answer_label = "dark" if grey_page in page_ids else audit.label
+            audit.answer_label = "dark" if audit.document_id == grey else audit.label
             audit.correct = audit.answer_label == audit.label
         s.commit()
+        decide(s, shadow_ctx.settings, prediction_id=by_version["1"][3].id, operator_id=ann.id, label="dark",
+               note=None, now=datetime.now(UTC))  # fmt: skip
         report = shadow_report(s, "tiny", "2", datetime.now(UTC) - timedelta(hours=1))
+    assert len(files_under(shadow_ctx.settings.outbox_dir)) == 4  # the reviewed page's document delivered
     assert report.active == ["tiny/1"]
-    assert (report.agreement.k, report.agreement.n) == (2, 3)
-    assert (report.shadow_right.k, report.shadow_right.n) == (3, 3)
-    assert (report.active_right.k, report.active_right.n) == (2, 3)
-    assert report.shadow_review_rate == 0.0 and report.active_review_rate == 0.0
+    assert (report.agreement.k, report.agreement.n) == (2, 4)
+    assert (report.shadow_right.k, report.shadow_right.n) == (4, 4)
+    assert (report.active_right.k, report.active_right.n) == (2, 4)
+    assert report.shadow_review_rate == 0.0 and report.active_review_rate == 0.25
 
 
 def test_shadow_with_another_input_or_unknown_is_skipped_and_routing_goes_on(
