@@ -107,7 +107,8 @@ def _chosen_decision(decisions: Sequence[RoutingDecision]) -> RoutingDecision | 
 
 
 def _page_outcome(page: Page, decisions: Sequence[RoutingDecision], base: dict[str, Any]) -> PageOutcome:
-    prediction: Prediction | None = max(page.predictions, key=lambda p: p.id) if page.predictions else None
+    decided = [p for p in page.predictions if p.decisions] or page.predictions  # shadows decide nothing
+    prediction: Prediction | None = max(decided, key=lambda p: p.id) if decided else None
     decision = _chosen_decision(decisions)
     if decision is not None and decision.kind == DecisionKind.failed:
         return PageOutcome(**base, page=page.page_number, status="error", error=decision.reason)

@@ -113,7 +113,12 @@ def _operator_labels(session: Session, output: OutputDocument) -> list[str | Non
         prediction = session.scalar(
             select(Prediction)
             .join(Page, Page.id == Prediction.page_id)
-            .where(Page.document_id == output.document_id, Page.page_number == number)
+            .where(
+                Page.document_id == output.document_id,
+                Page.page_number == number,
+                Prediction.model_name == output.model_name,  # not a version running in shadow
+                Prediction.model_version == output.model_version,
+            )
             .order_by(Prediction.id.desc())
             .limit(1)
         )

@@ -20,6 +20,7 @@ from schema.split import SplitRules
 from schema.tables import Document
 from worker import metrics
 from worker.assemble import Assembly, assemble_file, preview_side
+from worker.audit import audit_file
 from worker.context import JobFile, JobOutcome, WorkerContext
 from worker.decide import Decision, Policy, decide
 from worker.decode import DecodedFile, decode_files
@@ -33,6 +34,7 @@ from worker.jobs import finish_job
 from worker.record import fail_file, record_file
 from worker.resolve import resolve_files
 from worker.routing import RoutingRules
+from worker.shadow import record_shadow
 
 log = get_logger(__name__)
 
@@ -83,7 +85,9 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         kinds = record_file(
             ctx.sessions, job_file, decoded_file, file_scores, own, plan, explained, model, ctx.worker_name
         )
+        audit_file(ctx, job_file, decoded_file, file_scores, model)
         _count(outcome, model, kinds, file_scores)
+    record_shadow(ctx, model, decoded)
     rules = RoutingRules.load(ctx.settings.routes_file)
     undelivered = 0
     for job_file in files:

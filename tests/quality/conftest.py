@@ -12,7 +12,6 @@ import pytest
 
 from schema import db
 from schema.manifest import Thresholds, load_manifest, write_manifest
-from tests.support.quality_hooks import quality_hooks
 from tests.support.tiny_model import make_tiny_model
 from tests.support.worker import write_page
 from tests.support.worker_proc import docsort_worker
@@ -22,7 +21,7 @@ from worker.inference import LoadedModel
 from worker.registry import activate
 from worker.settings import WorkerSettings
 
-__all__ = ["docsort_worker", "quality_hooks"]
+__all__ = ["docsort_worker"]
 TARGET = 0.99
 
 

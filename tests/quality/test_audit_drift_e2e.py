@@ -43,7 +43,6 @@ def _metrics(port: int) -> dict[str, float]:
 
 def test_audits_answered_wrong_raise_the_alarm_everywhere_and_drift_is_found(
     docsort_worker: StartWorker,
-    quality_hooks: None,
     quality_settings: WorkerSettings,
     unique_queue: str,
     tmp_path: Path,

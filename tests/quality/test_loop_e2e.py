@@ -51,7 +51,6 @@ def _training_folder(root: Path) -> Path:
 
 def test_shadow_then_operators_answers_train_a_version_that_the_worker_serves(
     docsort_worker: StartWorker,
-    quality_hooks: None,
     quality_settings: WorkerSettings,
     unique_queue: str,
     tmp_path: Path,

@@ -15,16 +15,13 @@ from schema.messages import ClassifyJob, DocumentRef
 from schema.settings import DocsortSettings
 from schema.tables import Audit, OutputDocument, Page, RoutingDecision
 from tests.support.jobs import run_admitted
-from tests.support.quality_hooks import quality_hooks
 from tests.support.worker import Sent, activate_model, make_context, make_worker_settings, write_page
 from worker.audit import audit_draw, choose_audits, is_audited
 from worker.context import WorkerContext
 
-__all__ = ["quality_hooks"]
-
 
 @pytest.fixture
-def audit_ctx(settings: DocsortSettings, quality_hooks: None) -> Iterator[WorkerContext]:
+def audit_ctx(settings: DocsortSettings) -> Iterator[WorkerContext]:
     ws = make_worker_settings(settings, concurrency=1, threads=1, audit_rate=1.0)
     activate_model(ws)
     context = make_context(ws, Sent())
@@ -90,7 +87,7 @@ def test_auto_documents_are_audited_once_with_images_and_review_documents_never(
         assert choose_audits(s, document_ids[0], 0.0) == []
 
 
-def test_no_audit_at_rate_zero(ctx: WorkerContext, quality_hooks: None, tmp_path: Path) -> None:
+def test_no_audit_at_rate_zero(ctx: WorkerContext, tmp_path: Path) -> None:
     run_admitted(ctx, _job(write_page(tmp_path / "dark.png", 0)))
     with ctx.sessions() as s:
         assert s.scalars(select(Audit)).all() == []

@@ -15,7 +15,6 @@ from schema.settings import DocsortSettings
 from schema.tables import Audit, Prediction, RoutingDecision
 from tests.support.jobs import run_admitted
 from tests.support.quality import make_biased_tiny_model
-from tests.support.quality_hooks import quality_hooks
 from tests.support.review_items import make_operator
 from tests.support.worker import (
     Sent,
@@ -30,8 +29,6 @@ from worker.registry import sync_registry
 from worker.shadow import ShadowCache
 from worker.shadow_stats import shadow_report, shadow_versions
 
-__all__ = ["quality_hooks"]
-
 
 def _ctx(settings: DocsortSettings, **overrides: object) -> WorkerContext:
     ws = make_worker_settings(settings, concurrency=1, threads=1, **overrides)
@@ -40,7 +37,7 @@ def _ctx(settings: DocsortSettings, **overrides: object) -> WorkerContext:
 
 
 @pytest.fixture
-def shadow_ctx(settings: DocsortSettings, quality_hooks: None) -> Iterator[WorkerContext]:
+def shadow_ctx(settings: DocsortSettings) -> Iterator[WorkerContext]:
     context = _ctx(settings, shadow_model="tiny/2", audit_rate=1.0)
     make_biased_tiny_model(context.settings.models_dir, "2", dark_bias=1.3)  # calls grey 150 dark
     yield context
@@ -90,7 +87,7 @@ def test_shadow_predictions_are_recorded_and_never_routed(shadow_ctx: WorkerCont
 
 
 def test_shadow_with_another_input_or_unknown_is_skipped_and_routing_goes_on(
-    settings: DocsortSettings, quality_hooks: None, tmp_path: Path
+    settings: DocsortSettings, tmp_path: Path
 ) -> None:
     ctx = _ctx(settings, shadow_model="tiny/wide")
     make_biased_tiny_model(ctx.settings.models_dir, "wide", dark_bias=1.0, size=(48, 48))
