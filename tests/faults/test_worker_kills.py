@@ -33,7 +33,9 @@ pytestmark = pytest.mark.faults
 KILLS = 10
 
 
-def _make_jobs(inbox: Path, n_jobs: int = 14, per_job: int = 3) -> tuple[list[list[Path]], dict[str, int]]:
+def _make_jobs(
+    inbox: Path, n_jobs: int = 2 * KILLS + 2, per_job: int = 2
+) -> tuple[list[list[Path]], dict[str, int]]:
     """Jobs of single-page scans (black, white, grey) and two-page TIFFs; {file name: pages}."""
     inbox.mkdir(parents=True)
     jobs: list[list[Path]] = []
@@ -79,13 +81,21 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
     ws = fault_settings(tmp_path / "data", pg_db_url, redis_url)
     jobs, pages = _make_jobs(tmp_path / "in")
     worker = docsort_worker(ws, queue=shared_queue)
-    for paths in jobs:
-        send_classify(ws.broker_url, shared_queue, job_payload(paths))
+    unsent = list(jobs)
+
+    def send(n: int) -> None:
+        """Jobs are fed two per kill (one to interrupt, one waiting behind it), so a fresh job is always
+        on its way however fast the worker runs on the machine at hand."""
+        for paths in unsent[:n]:
+            send_classify(ws.broker_url, shared_queue, job_payload(paths))
+        del unsent[:n]
+
     rng = random.Random(7)
     hit: set[int] = set()  # documents of jobs already interrupted once
     kills: list[str] = []
     with OutboxWatch(ws.outbox_dir) as outbox:
         while len(kills) < KILLS:
+            send(2)
             fresh = wait_for(
                 lambda: _in_progress(ws) - hit, 90, f"a job in progress for kill {len(kills) + 1}", 0.02
             )
@@ -101,6 +111,7 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
                 time.sleep(max(0.0, ws.visibility_timeout + 0.5 - (time.monotonic() - killed_at)))
                 worker = docsort_worker(ws, queue=shared_queue)
                 kills.append("whole worker")
+        send(len(unsent))
         wait_for(lambda: finished_count(ws) == len(pages), 180, f"{len(pages)} documents finished")
         logs = [p.read_text() for p in (tmp_path / "worker-logs").glob("*.log")]
         assert len(logs) == 1 + KILLS // 2 and not any("delivery failed" in log for log in logs)
