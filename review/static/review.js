@@ -14,6 +14,28 @@
     return !(event.ctrlKey || event.metaKey || event.altKey);
   }
 
+  // A control (link, button, field, focusable row) has the focus: Enter and Space are its own, and the
+  // decision keys (Enter, R) do nothing until Esc hands the keys back to the page.
+  var CONTROLS = "a[href], button, input, select, textarea, summary, [tabindex], [contenteditable]";
+  function focusedControl() {
+    var a = document.activeElement;
+    if (!a || a === document.body || a === document.documentElement) return null;
+    return a.matches(CONTROLS) ? a : null;
+  }
+
+  function showFocusState() {
+    var control = focusedControl();
+    document.documentElement.dataset.focus = control ? "control" : "page";
+    var note = document.getElementById("keys-state");
+    if (note) {
+      note.textContent = control
+        ? "A control has the focus: Enter and Space act on it; decision keys are off. Esc: back to the keys."
+        : "Keys act on this page.";
+    }
+  }
+  document.addEventListener("focusin", showFocusState);
+  document.addEventListener("focusout", function () { window.setTimeout(showFocusState, 0); });
+
   // ---- item page -------------------------------------------------------------------------------
   function setupItem(form) {
     var decideBtn = document.getElementById("decide-btn");
@@ -75,6 +97,11 @@
       if (a) a.addEventListener("click", function (e) { e.preventDefault(); go(a.getAttribute("href")); });
     });
 
+    var undoForm = document.getElementById("undo-form");
+    if (undoForm) {  // offered for the rest of the undo window only
+      window.setTimeout(function () { undoForm.remove(); }, 1000 * parseFloat(undoForm.dataset.secondsLeft));
+    }
+
     document.addEventListener("keydown", function (event) {
       if (!plainKey(event)) return;
       if (typing(event)) {
@@ -82,13 +109,23 @@
         return;
       }
       var key = event.key;
+      var control = focusedControl();
+      if (key === "Escape" && control) { control.blur(); showFocusState(); return; }
+      if (control && (key === "Enter" || key === " ")) {
+        if (key === "Enter" && control.type === "radio") {  // a class's action is to be chosen, never to send
+          event.preventDefault(); control.checked = true; updateButton();
+        }
+        return;  // the focused control's own action
+      }
       if (/^[0-9]$/.test(key)) {
         var row = form.querySelector('.class-row[data-key="' + key + '"] input');
         if (row && canDecide) { row.checked = true; updateButton(); event.preventDefault(); }
       } else if (key === "Enter") {
         if (chosen() !== null) { event.preventDefault(); submit(decideBtn); }
       } else if (key === "r" || key === "R") {
-        event.preventDefault(); submit(rejectBtn);
+        if (!control) { event.preventDefault(); submit(rejectBtn); }
+      } else if (key === "u" || key === "U") {
+        if (undoForm && document.body.contains(undoForm) && !sent) { event.preventDefault(); sent = true; undoForm.submit(); }
       } else if (key === "j" || key === "J") {
         event.preventDefault(); go(next && next.getAttribute("href"));
       } else if (key === "k" || key === "K") {
@@ -117,12 +154,16 @@
         if (e.target.closest("a")) return;
         select(n); window.location.href = r.dataset.href;
       });
+      r.addEventListener("focus", function () { select(n); });
     });
     document.addEventListener("keydown", function (event) {
       if (!plainKey(event) || typing(event)) return;
-      if (event.key === "j" || event.key === "J") { event.preventDefault(); select(at + 1); }
-      else if (event.key === "k" || event.key === "K") { event.preventDefault(); select(at - 1); }
+      var control = focusedControl();
+      var onRow = control && control.parentNode && control.parentNode.parentNode === table;
+      if (event.key === "j" || event.key === "J") { event.preventDefault(); select(at + 1); if (onRow) rows[at].focus(); }
+      else if (event.key === "k" || event.key === "K") { event.preventDefault(); select(at - 1); if (onRow) rows[at].focus(); }
       else if (event.key === "Enter" || event.key === "o") {
+        if (control && !onRow) return;  // a focused link, button or field does its own action
         if (rows.length) { event.preventDefault(); window.location.href = rows[at].dataset.href; }
       }
     });
@@ -133,5 +174,6 @@
   if (form) setupItem(form);
   var table = document.querySelector("table.queue");
   if (table) setupQueue(table);
+  showFocusState();
   document.documentElement.dataset.keys = "ready";  // shortcuts are live (tests wait for this)
 })();

@@ -11,10 +11,12 @@ from sqlalchemy.orm import Session
 
 from review.claims import claim, release
 from review.decisions import decide
+from review.documents import deliver_reviewed, record_reviewed
 from review.files import IMAGE_TYPES, review_file
 from review.items import load_item
 from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
+from review.undo import deliver_due, undo
 from review.web.deps import ItemId, current_operator, db_session, render, safe_next, settings_of
 from review.web.queue_page import queue_filters
 from schema.enums import ReviewAction
@@ -22,6 +24,7 @@ from schema.tables import Operator
 
 router = APIRouter()
 FLASH_KEY = "flash"
+UNDO_KEY = "undo"  # the operator's last answer: {"id": prediction id, "until": epoch seconds}
 DONE_WORDS = {
     ReviewAction.confirm: "Confirmed",
     ReviewAction.relabel: "Relabelled",
@@ -43,6 +46,8 @@ def item_page(
     session: Session = Depends(db_session),
 ) -> Response:
     now = now_utc()
+    settings = settings_of(request)
+    deliver_due(session, settings, now, settings.review_undo_seconds)
     item = load_item(session, prediction_id)
     held = None
     if item.review is None:
@@ -60,6 +65,7 @@ def item_page(
         "next_url": _with_query(f"/items/{following}", filters) if following else None,
         "queue_url": _with_query("/queue", filters),
         "flash": request.session.pop(FLASH_KEY, None),
+        "undo": _undo_offer(request, now.timestamp()),
         "position": ids.index(prediction_id) + 1 if prediction_id in ids else None,
         "open_count": len(ids),
     }
@@ -83,24 +89,61 @@ def decide_item(
     if chosen == "":
         raise HTTPException(status_code=400, detail="choose a class, or reject the page")
     now = now_utc()
+    settings = settings_of(request)
+    window = settings.review_undo_seconds
     upcoming = open_ids(session, filters, operator.id, now)
     after = neighbours(upcoming, prediction_id)[1]
+    item = load_item(session, prediction_id)
     outcome = decide(
         session,
-        settings_of(request),
+        settings,
         prediction_id=prediction_id,
         operator_id=operator.id,
         label=chosen,
         note=note,
         now=now,
+        route=record_reviewed if window > 0 else deliver_reviewed,
     )
     shown = outcome.final_label or "unreadable"
-    request.session[FLASH_KEY] = f"{DONE_WORDS[outcome.action]} page {prediction_id} as {shown}."
+    name = page_name(item.page_number, item.filename)
+    request.session[FLASH_KEY] = f"{DONE_WORDS[outcome.action]} {name} as {shown}."
+    if window > 0:
+        request.session[UNDO_KEY] = {"id": prediction_id, "until": now.timestamp() + window}
     rest = [i for i in upcoming if i != prediction_id]
     target = after if after in rest else (rest[0] if rest else None)
     if target is None:
         return RedirectResponse(_with_query("/queue", filters), status_code=303)
     return RedirectResponse(_with_query(f"/items/{target}", filters), status_code=303)
+
+
+def page_name(page_number: int, filename: str) -> str:
+    """How the operator knows a page: its file and its page number there."""
+    return f"page {page_number} of {filename or 'an untitled file'}"
+
+
+def _undo_offer(request: Request, now: float) -> dict[str, float] | None:
+    offer = request.session.get(UNDO_KEY)
+    if not isinstance(offer, dict) or float(offer.get("until", 0)) <= now:
+        request.session.pop(UNDO_KEY, None)
+        return None
+    return {"id": int(offer["id"]), "seconds_left": float(offer["until"]) - now}
+
+
+@router.post("/items/{prediction_id}/undo")
+def undo_item(
+    request: Request,
+    prediction_id: ItemId,
+    filters: QueueFilters = Depends(queue_filters),
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    now = now_utc()
+    settings = settings_of(request)
+    undone = undo(session, prediction_id, operator.id, now, settings.review_undo_seconds)
+    request.session.pop(UNDO_KEY, None)
+    name = page_name(undone.page_number, undone.filename)
+    request.session[FLASH_KEY] = f"Undone: {name} is waiting for your answer again."
+    return RedirectResponse(_with_query(f"/items/{prediction_id}", filters), status_code=303)
 
 
 @router.post("/items/{prediction_id}/release")
