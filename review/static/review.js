@@ -36,6 +36,89 @@
   document.addEventListener("focusin", showFocusState);
   document.addEventListener("focusout", function () { window.setTimeout(showFocusState, 0); });
 
+
+  // ---- the zoomable viewer: fit width or height, zoom, pan; the view remembered between items -----
+  var VIEW_KEY = "docsort.review.view";
+  function loadView() {
+    try { return JSON.parse(window.localStorage.getItem(VIEW_KEY)) || {}; } catch (e) { return {}; }
+  }
+  function saveView(view) {
+    try { window.localStorage.setItem(VIEW_KEY, JSON.stringify(view)); } catch (e) { /* private mode */ }
+  }
+
+  function setupZoom(viewer) {
+    var state = loadView();
+    state.zoom = state.zoom || "width";  // "width", "height" or "scale" (then state.scale: 1 = full resolution)
+    var boxes = Array.prototype.slice.call(viewer.querySelectorAll(".zoom-box"));
+
+    function visible() { return boxes.filter(function (b) { return b.offsetParent !== null; }); }
+    function scaleOf(box) {
+      var img = box.querySelector("img");
+      if (!img.naturalWidth) return 1;
+      if (state.zoom === "width") return box.clientWidth / img.naturalWidth;
+      if (state.zoom === "height") return box.clientHeight / img.naturalHeight;
+      return state.scale || 1;
+    }
+    function apply() {
+      boxes.forEach(function (box) {
+        var img = box.querySelector("img");
+        if (!img.naturalWidth || box.offsetParent === null) return;
+        var scale = scaleOf(box);
+        img.style.width = Math.round(img.naturalWidth * scale) + "px";
+        img.style.height = Math.round(img.naturalHeight * scale) + "px";
+        viewer.dataset.scale = scale.toFixed(2);
+      });
+      viewer.dataset.zoom = state.zoom;
+      viewer.querySelectorAll("[data-zoom]").forEach(function (b) {
+        if (b.tagName === "BUTTON") b.classList.toggle("on", b.dataset.zoom === state.zoom || (state.zoom === "scale" && b.dataset.zoom === "full" && state.scale === 1));
+      });
+      saveView(state);
+    }
+    function zoom(how) {
+      var box = visible()[0];
+      var current = box ? scaleOf(box) : 1;
+      if (how === "width" || how === "height") { state.zoom = how; }
+      else if (how === "full") { state.zoom = "scale"; state.scale = 1; }
+      else { state.zoom = "scale"; state.scale = Math.min(8, Math.max(0.1, current * (how === "in" ? 1.25 : 0.8))); }
+      apply();
+    }
+    function pan(dx, dy) { visible().forEach(function (b) { b.scrollBy(dx, dy); }); }
+
+    boxes.forEach(function (box) {
+      var img = box.querySelector("img");
+      if (img.complete) apply(); else img.addEventListener("load", apply);
+      var drag = null;
+      box.addEventListener("mousedown", function (e) {
+        if (e.button !== 0) return;
+        drag = { x: e.clientX, y: e.clientY }; box.classList.add("dragging"); e.preventDefault();
+      });
+      window.addEventListener("mousemove", function (e) {
+        if (!drag) return;
+        pan(drag.x - e.clientX, drag.y - e.clientY); drag = { x: e.clientX, y: e.clientY };
+      });
+      window.addEventListener("mouseup", function () { drag = null; box.classList.remove("dragging"); });
+      box.addEventListener("wheel", function (e) {
+        if (!e.ctrlKey) return;  // a plain wheel scrolls (pans); Ctrl+wheel zooms
+        e.preventDefault(); zoom(e.deltaY < 0 ? "in" : "out");
+      }, { passive: false });
+    });
+    viewer.querySelectorAll("button[data-zoom]").forEach(function (b) {
+      b.addEventListener("click", function () { zoom(b.dataset.zoom); });
+    });
+    window.addEventListener("resize", apply);
+    var keys = { w: "width", W: "width", h: "height", H: "height", f: "full", F: "full", "+": "in", "=": "in", "-": "out" };
+    var arrows = { ArrowLeft: [-80, 0], ArrowRight: [80, 0], ArrowUp: [0, -80], ArrowDown: [0, 80] };
+    return {
+      apply: apply,
+      key: function (event) {
+        if (keys[event.key]) { event.preventDefault(); zoom(keys[event.key]); return true; }
+        if (arrows[event.key]) { event.preventDefault(); pan(arrows[event.key][0], arrows[event.key][1]); return true; }
+        return false;
+      },
+      state: state,
+    };
+  }
+
   // ---- item page -------------------------------------------------------------------------------
   function setupItem(form) {
     var decideBtn = document.getElementById("decide-btn");
@@ -81,11 +164,14 @@
       }
     }
 
+    var zoomer = setupZoom(viewer);
     function setView(view) {
       viewer.dataset.view = view;
-      viewer.querySelectorAll(".seg-btn").forEach(function (b) { b.classList.toggle("on", b.dataset.view === view); });
+      viewer.querySelectorAll(".seg-btn[data-view]").forEach(function (b) { b.classList.toggle("on", b.dataset.view === view); });
+      zoomer.state.view = view;
+      zoomer.apply();
     }
-    viewer.querySelectorAll(".seg-btn").forEach(function (b) {
+    viewer.querySelectorAll(".seg-btn[data-view]").forEach(function (b) {
       b.addEventListener("click", function () { setView(b.dataset.view); });
     });
     var views = ["both", "page", "cam"];
@@ -134,8 +220,11 @@
         event.preventDefault(); go(queue && queue.getAttribute("href"));
       } else if (key === "v" || key === "V") {
         event.preventDefault(); setView(views[(views.indexOf(viewer.dataset.view) + 1) % views.length]);
+      } else {
+        zoomer.key(event);
       }
     });
+    if (zoomer.state.view) setView(zoomer.state.view);  // the view chosen on the last item
     updateButton();
   }
 
