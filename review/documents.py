@@ -23,7 +23,7 @@ from review.errors import ItemNotFound, ReviewError
 from schema.enums import DecisionOrigin
 from schema.logs import get_logger
 from schema.settings import DocsortSettings
-from schema.tables import Document, OutputDocument, Page, Prediction, Review, RoutingDecision
+from schema.tables import Document, DocumentReview, OutputDocument, Page, Prediction, Review, RoutingDecision
 from worker.delivery import QueueSender, celery_queue_sender, deliver, source_of
 from worker.documents import (
     DocumentDecisionError,
@@ -71,7 +71,7 @@ def deliver_documents(session: Session, settings: DocsortSettings, made: Sequenc
         )
 
 
-def _class_names(session: Session, output: OutputDocument) -> list[str]:
+def model_classes(session: Session, output: OutputDocument) -> list[str]:
     return list(output.scores or {}) or [
         str(n)
         for n in (
@@ -99,13 +99,22 @@ def decide_review_document(
         raise ItemNotFound(f"no document waits for review under id {output_id}")
     try:
         made = decide_document(
-            session, output, parts, operator_id=operator_id, class_names=_class_names(session, output)
+            session, output, parts, operator_id=operator_id, class_names=model_classes(session, output)
         )
     except DocumentDecisionError as exc:
         raise ReviewError(str(exc)) from exc
     deliver_documents(session, settings, made)
     log.info("review.document_decided", output_id=output_id, parts=[list(p.pages) for p in parts])
     return made
+
+
+def answer_of(session: Session, output_id: int) -> DocumentReview | None:
+    """The operator's answer on a whole document under review, if it was answered whole."""
+    return session.scalar(select(DocumentReview).where(DocumentReview.output_document_id == output_id))
+
+
+def parts_of(answer: DocumentReview) -> list[Part]:
+    return [Part(tuple(int(p) for p in part["pages"]), part["label"]) for part in answer.parts]
 
 
 def _answers(session: Session, output: OutputDocument) -> tuple[list[str | None], int | None] | None:
@@ -138,7 +147,12 @@ def _answers(session: Session, output: OutputDocument) -> tuple[list[str | None]
 
 def deliver_if_answered(session: Session, settings: DocsortSettings, output: OutputDocument) -> bool:
     """Once every page of a document under review is answered, its pages become the operator's
-    documents (runs of pages with one answer) and are delivered. True when it was. Flushes."""
+    documents (runs of pages with one answer, or the parts of a whole-document answer) and are
+    delivered. True when it was. Flushes."""
+    whole = answer_of(session, output.id)
+    if whole is not None:
+        decide_review_document(session, settings, output.id, parts_of(whole), whole.operator_id)
+        return True
     answers = _answers(session, output)
     if answers is None:
         return False

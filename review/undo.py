@@ -19,9 +19,10 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from review.documents import deliver_if_answered
+from review.documents import answer_of, deliver_if_answered
 from review.errors import NotUndoable
 from review.timefmt import as_utc
+from review.whole import take_back
 from schema.enums import DecisionKind, DecisionOrigin
 from schema.errors import DocsortError
 from schema.logs import get_logger
@@ -86,8 +87,15 @@ def undo(
     prediction = session.get(Prediction, prediction_id)
     assert prediction is not None
     page = prediction.page
-    if review_document_of_page(session, page.document_id, page.page_number) is None:
+    output = review_document_of_page(session, page.document_id, page.page_number)
+    if output is None:
         raise NotUndoable("this page's document was delivered already")
+    whole = answer_of(session, output.id)
+    if whole is not None:  # answered whole: the whole answer goes
+        take_back(session, whole, page.document_id)
+        session.commit()
+        log.info("review.undone", prediction_id=prediction_id, operator_id=operator_id, output_id=output.id)
+        return Undone(prediction_id, page.document.filename or "", page.page_number)
     session.execute(
         delete(RoutingDecision).where(
             RoutingDecision.prediction_id == prediction_id,

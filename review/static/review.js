@@ -119,6 +119,87 @@
     };
   }
 
+
+  // ---- a document under review: its page strip, split points and a class per part -------------
+  function setupDocument(strip, form, viewer) {
+    var items = Array.prototype.slice.call(strip.querySelectorAll(".strip-page"));
+    var pages = items.map(function (li) { return { n: parseInt(li.dataset.page, 10), id: li.dataset.id }; });
+    var field = document.getElementById("parts-field");
+    var summary = document.getElementById("parts-summary");
+    var starts = {};  // page number -> class of the part starting there
+    starts[pages[0].n] = strip.dataset.label;
+    var at = Math.max(0, pages.findIndex(function (p) { return p.n === parseInt(strip.dataset.current, 10); }));
+
+    function startOf(i) { for (var k = i; k >= 0; k--) if (pages[k].n in starts) return k; return 0; }
+    function parts() {
+      var out = [];
+      pages.forEach(function (p) {
+        if (p.n in starts) out.push({ pages: [], label: starts[p.n] });
+        out[out.length - 1].pages.push(p.n);
+      });
+      return out;
+    }
+    function render() {
+      var start = startOf(at);
+      items.forEach(function (li, i) {
+        li.querySelector(".thumb").classList.toggle("current", i === at);
+        var cut = li.querySelector(".cut-btn");
+        if (cut) cut.setAttribute("aria-pressed", pages[i].n in starts ? "true" : "false");
+        li.querySelector(".part-chip").textContent = pages[i].n in starts ? starts[pages[i].n] : "";
+      });
+      var all = parts();
+      field.value = JSON.stringify(all);
+      summary.textContent = all.length === 1 ? "one document" : all.length + " documents";
+      var radio = form.querySelector('input[name=label][value="' + CSS.escape(starts[pages[start].n]) + '"]');
+      if (radio) radio.checked = true;
+    }
+    function show(i) {
+      at = Math.max(0, Math.min(pages.length - 1, i));
+      var id = pages[at].id;
+      var img = viewer.querySelector("[data-testid=page-image]");
+      var cam = viewer.querySelector("[data-testid=cam-image]");
+      if (img) img.src = "/items/" + id + "/page.png";
+      if (cam) cam.src = "/items/" + id + "/cam.png";
+      viewer.dataset.page = pages[at].n;
+      render();
+    }
+    function toggle(i) {
+      if (i <= 0) return;
+      var n = pages[i].n;
+      if (n in starts) delete starts[n]; else starts[n] = starts[pages[startOf(i)].n];
+      render();
+    }
+    function move(step) {  // the split that starts the current part, one page earlier or later
+      var s = startOf(at);
+      var to = s + step;
+      if (s === 0 || to <= 0 || to >= pages.length || pages[to].n in starts) return;
+      if (step < 0 && startOf(to) !== startOf(s - 1)) return;
+      starts[pages[to].n] = starts[pages[s].n];
+      delete starts[pages[s].n];
+      render();
+    }
+    items.forEach(function (li, i) {
+      li.querySelector(".thumb").addEventListener("click", function () { show(i); });
+      var cut = li.querySelector(".cut-btn");
+      if (cut) cut.addEventListener("click", function () { toggle(i); });
+    });
+    form.addEventListener("change", function (e) {
+      if (e.target.name === "label") { starts[pages[startOf(at)].n] = e.target.value; render(); }
+    });
+    show(at);
+    return {
+      count: function () { return parts().length; },
+      key: function (event) {
+        var k = event.key;
+        if (k === "PageDown" || k === ".") { event.preventDefault(); show(at + 1); return true; }
+        if (k === "PageUp" || k === ",") { event.preventDefault(); show(at - 1); return true; }
+        if (k === "s" || k === "S") { event.preventDefault(); toggle(at); return true; }
+        if (k === "[" || k === "]") { event.preventDefault(); move(k === "[" ? -1 : 1); return true; }
+        return false;
+      },
+    };
+  }
+
   // ---- item page -------------------------------------------------------------------------------
   function setupItem(form) {
     var decideBtn = document.getElementById("decide-btn");
@@ -134,8 +215,16 @@
       return checked ? checked.value : null;
     }
 
+    var strip = document.getElementById("strip");
+    var doc = null;
+
     function updateButton() {
       var label = chosen();
+      if (doc && doc.count() > 1) {
+        decideBtn.firstChild.nodeValue = "Deliver " + doc.count() + " documents ";
+        decideBtn.classList.add("relabel");
+        return;
+      }
       var text = label === null ? "Choose a class" : (label === predicted ? "Confirm " + label : "Relabel as " + label);
       decideBtn.firstChild.nodeValue = text + " ";
       decideBtn.classList.toggle("relabel", label !== null && label !== predicted);
@@ -205,7 +294,9 @@
       }
       if (/^[0-9]$/.test(key)) {
         var row = form.querySelector('.class-row[data-key="' + key + '"] input');
-        if (row && canDecide) { row.checked = true; updateButton(); event.preventDefault(); }
+        if (row && canDecide) {
+          row.checked = true; row.dispatchEvent(new Event("change", { bubbles: true })); event.preventDefault();
+        }
       } else if (key === "Enter") {
         if (chosen() !== null) { event.preventDefault(); submit(decideBtn); }
       } else if (key === "r" || key === "R") {
@@ -220,11 +311,16 @@
         event.preventDefault(); go(queue && queue.getAttribute("href"));
       } else if (key === "v" || key === "V") {
         event.preventDefault(); setView(views[(views.indexOf(viewer.dataset.view) + 1) % views.length]);
-      } else {
+      } else if (!(doc && doc.key(event))) {
         zoomer.key(event);
       }
     });
     if (zoomer.state.view) setView(zoomer.state.view);  // the view chosen on the last item
+    if (strip) {
+      doc = setupDocument(strip, form, viewer);
+      strip.addEventListener("click", function () { window.setTimeout(updateButton, 0); });
+      document.addEventListener("keyup", updateButton);
+    }
     updateButton();
   }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -18,7 +18,9 @@ from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
 from review.undo import deliver_due, undo
 from review.web.deps import ItemId, current_operator, db_session, render, safe_next, settings_of
+from review.web.document_answer import answer_whole, parse_parts
 from review.web.queue_page import queue_filters
+from review.whole import document_of
 from schema.enums import ReviewAction
 from schema.tables import Operator
 
@@ -66,6 +68,7 @@ def item_page(
         "queue_url": _with_query("/queue", filters),
         "flash": request.session.pop(FLASH_KEY, None),
         "undo": _undo_offer(request, now.timestamp()),
+        "document": document_of(session, prediction_id) if item.review is None else None,
         "position": ids.index(prediction_id) + 1 if prediction_id in ids else None,
         "open_count": len(ids),
     }
@@ -78,6 +81,7 @@ def decide_item(
     prediction_id: ItemId,
     action: str = Form("decide"),
     label: str = Form(""),
+    parts: str = Form("", max_length=100_000),
     note: str = Form("", max_length=2000),
     filters: QueueFilters = Depends(queue_filters),
     operator: Operator = Depends(current_operator),
@@ -86,7 +90,7 @@ def decide_item(
     if action not in ("decide", "reject"):
         raise HTTPException(status_code=400, detail=f"unknown action {action!r}")
     chosen = None if action == "reject" else label
-    if chosen == "":
+    if chosen == "" and not parts:
         raise HTTPException(status_code=400, detail="choose a class, or reject the page")
     now = now_utc()
     settings = settings_of(request)
@@ -94,6 +98,10 @@ def decide_item(
     upcoming = open_ids(session, filters, operator.id, now)
     after = neighbours(upcoming, prediction_id)[1]
     item = load_item(session, prediction_id)
+    if parts:  # a document answered whole: its split and each part's class
+        wanted = parse_parts(parts) if action == "decide" else None
+        flash, done = answer_whole(session, settings, prediction_id, wanted, operator.id, now, item.filename)
+        return _after_answer(request, filters, flash, prediction_id, now, window, upcoming, after, done)
     outcome = decide(
         session,
         settings,
@@ -106,10 +114,28 @@ def decide_item(
     )
     shown = outcome.final_label or "unreadable"
     name = page_name(item.page_number, item.filename)
-    request.session[FLASH_KEY] = f"{DONE_WORDS[outcome.action]} {name} as {shown}."
+    flash = f"{DONE_WORDS[outcome.action]} {name} as {shown}."
+    return _after_answer(
+        request, filters, flash, prediction_id, now, window, upcoming, after, {prediction_id}
+    )
+
+
+def _after_answer(
+    request: Request,
+    filters: QueueFilters,
+    flash: str,
+    prediction_id: int,
+    now: datetime,
+    window: float,
+    upcoming: list[int],
+    after: int | None,
+    done: set[int],
+) -> Response:
+    """Say what was answered (with the undo offer) and open the next page of the queue."""
+    request.session[FLASH_KEY] = flash
     if window > 0:
         request.session[UNDO_KEY] = {"id": prediction_id, "until": now.timestamp() + window}
-    rest = [i for i in upcoming if i != prediction_id]
+    rest = [i for i in upcoming if i not in done]
     target = after if after in rest else (rest[0] if rest else None)
     if target is None:
         return RedirectResponse(_with_query("/queue", filters), status_code=303)

@@ -14,10 +14,13 @@ from review.errors import NotUndoable
 from review.settings import ReviewSettings
 from review.timefmt import now_utc
 from review.undo import GRACE_SECONDS, deliver_due, undo
+from review.whole import decide_whole
 from schema.enums import DecisionOrigin
-from schema.tables import OutputDocument, Review, RoutingDecision
+from schema.tables import DocumentReview, OutputDocument, Review, RoutingDecision
 from tests.support.review import sessions_for
+from tests.support.review_documents import make_document
 from tests.support.review_items import make_item, make_operator
+from worker.documents import Part
 
 WINDOW = 10.0
 
@@ -66,3 +69,33 @@ def test_undo_inside_the_window_puts_the_page_back_and_only_for_its_operator(
         )
         later = start + timedelta(seconds=WINDOW + GRACE_SECONDS + 1)
         assert deliver_due(s, any_rsettings, later, WINDOW) == 0  # nothing answered, nothing delivered
+
+
+def test_a_whole_document_answer_is_undone_whole_or_delivered_as_its_parts(
+    any_rsettings: ReviewSettings,
+) -> None:
+    sessions = sessions_for(any_rsettings)
+    with sessions() as s:
+        alice = make_operator(s, "alice").id
+        doc = make_document(s, any_rsettings, ["invoice", "invoice", "letter"])
+        parts = [Part((1,), "invoice"), Part((2, 3), "letter")]
+        start = now_utc()
+        decide_whole(s, any_rsettings, prediction_id=doc.prediction_ids[0], parts=parts,
+                     operator_id=alice, now=start, deliver_now=False)  # fmt: skip
+        assert len(s.scalars(select(Review)).all()) == 3
+        undo(s, doc.prediction_ids[2], alice, start + timedelta(seconds=1), WINDOW)  # any page of it
+        assert s.scalars(select(Review)).all() == [] and s.scalars(select(DocumentReview)).all() == []
+
+        decide_whole(s, any_rsettings, prediction_id=doc.prediction_ids[1], parts=parts,
+                     operator_id=alice, now=start, deliver_now=False)  # fmt: skip
+        later = start + timedelta(seconds=WINDOW + GRACE_SECONDS + 1)
+        assert deliver_due(s, any_rsettings, later, WINDOW) == 1
+        made = s.scalars(
+            select(OutputDocument).where(
+                OutputDocument.document_id == doc.document_id, OutputDocument.superseded_at.is_(None)
+            )
+        ).all()
+        assert [(o.pages, o.label, o.delivered_at is not None) for o in made] == [
+            ([1], "invoice", True),
+            ([2, 3], "letter", True),
+        ]
