@@ -355,6 +355,31 @@
     select(0);
   }
 
+  // ---- grid review -----------------------------------------------------------------------------
+  function setupGrid(grid) {
+    var boxes = Array.prototype.slice.call(grid.querySelectorAll("input[name=ids]"));
+    var counter = document.getElementById("chosen-count");
+    function count() { counter.textContent = boxes.filter(function (b) { return b.checked; }).length; }
+    grid.addEventListener("change", count);
+    document.addEventListener("keydown", function (event) {
+      if (!plainKey(event) || typing(event)) return;
+      var control = focusedControl();
+      if (control && control.type === "checkbox" && event.key === "Enter") {  // never sends: chooses
+        event.preventDefault(); control.checked = !control.checked; count(); return;
+      }
+      if (control && (event.key === "Enter" || event.key === " ")) return;
+      var k = event.key.toLowerCase();
+      if (k === "a" || k === "n") {
+        event.preventDefault(); boxes.forEach(function (b) { b.checked = k === "a"; }); count();
+      } else if (k === "c" && !control) {
+        event.preventDefault(); grid.requestSubmit(document.getElementById("bulk-confirm"));
+      }
+    });
+    count();
+  }
+
+  var gridForm = document.getElementById("grid-form");
+  if (gridForm) setupGrid(gridForm);
   var form = document.getElementById("decide-form");
   if (form) setupItem(form);
   var table = document.querySelector("table.queue");
