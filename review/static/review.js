@@ -120,8 +120,76 @@
   }
 
 
+
+  // ---- the CAM: cell votes drawn on a canvas over the page, fixed scale, opacity, runner-up ------
+  var RAMP = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]];
+  var POINTS_AT = 0.5;  // a map whose strongest cell votes less than this points nowhere: hidden
+  function rampColour(v) {
+    var x = Math.max(0, Math.min(1, v)) * (RAMP.length - 1);
+    var i = Math.min(RAMP.length - 2, Math.floor(x));
+    var f = x - i;
+    return RAMP[i].map(function (c, k) { return Math.round(c + f * (RAMP[i + 1][k] - c)); });
+  }
+  function setupCam(canvas) {
+    var label = document.getElementById("cam-class");
+    var note = document.getElementById("cam-note");
+    var opacity = document.getElementById("cam-opacity");
+    var runner = document.getElementById("cam-runner-up");
+    var data = null;
+    var showRunnerUp = false;
+
+    function runnerUp() {  // the class with the model's second score for the page opened
+      if (canvas.dataset.runnerUp) return canvas.dataset.runnerUp;
+      var best = null, bestMean = -1;
+      Object.keys(data.votes).forEach(function (name) {
+        if (name === canvas.dataset.predicted) return;
+        var rows = data.votes[name], sum = 0;
+        rows.forEach(function (r) { r.forEach(function (v) { sum += v; }); });
+        if (sum > bestMean) { bestMean = sum; best = name; }
+      });
+      return best;
+    }
+    function draw() {
+      if (!data) return;
+      var name = showRunnerUp ? runnerUp() : canvas.dataset.predicted;
+      var votes = data.votes[name] || [];
+      canvas.width = data.cols; canvas.height = data.rows;
+      var ctx = canvas.getContext("2d");
+      var img = ctx.createImageData(data.cols, data.rows);
+      var peak = 0;
+      votes.forEach(function (row, r) {
+        row.forEach(function (v, c) {
+          var rgb = rampColour(v), at = 4 * (r * data.cols + c);
+          img.data[at] = rgb[0]; img.data[at + 1] = rgb[1]; img.data[at + 2] = rgb[2];
+          img.data[at + 3] = Math.round(255 * Math.max(0, Math.min(1, v)));
+          peak = Math.max(peak, v);
+        });
+      });
+      ctx.putImageData(img, 0, 0);
+      label.textContent = name;
+      runner.setAttribute("aria-pressed", showRunnerUp ? "true" : "false");
+      var points = peak >= POINTS_AT;
+      canvas.classList.toggle("hidden-map", !points);
+      canvas.dataset.peak = peak.toFixed(3);
+      canvas.dataset.state = points ? "shown" : "hidden";
+      note.hidden = points;
+      note.textContent = points ? "" : "The map points nowhere on this page: no cell votes " +
+        Math.round(100 * POINTS_AT) + "% or more for " + name + " (strongest " + Math.round(100 * peak) + "%).";
+    }
+    function load(src) {
+      if (src) canvas.dataset.src = src;
+      fetch(canvas.dataset.src, { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (d) { data = d; draw(); });
+    }
+    opacity.addEventListener("input", function () { canvas.style.opacity = opacity.value / 100; });
+    runner.addEventListener("click", function () { showRunnerUp = !showRunnerUp; draw(); });
+    load();
+    return { load: load, toggle: function () { showRunnerUp = !showRunnerUp; draw(); } };
+  }
+
   // ---- a document under review: its page strip, split points and a class per part -------------
-  function setupDocument(strip, form, viewer) {
+  function setupDocument(strip, form, viewer, camView) {
     var items = Array.prototype.slice.call(strip.querySelectorAll(".strip-page"));
     var pages = items.map(function (li) { return { n: parseInt(li.dataset.page, 10), id: li.dataset.id }; });
     var field = document.getElementById("parts-field");
@@ -158,8 +226,9 @@
       var id = pages[at].id;
       var img = viewer.querySelector("[data-testid=page-image]");
       var cam = viewer.querySelector("[data-testid=cam-image]");
-      if (img) img.src = "/items/" + id + "/page.png";
-      if (cam) cam.src = "/items/" + id + "/cam.png";
+      if (img) img.src = "/items/" + id + "/page.webp";
+      if (cam && camView) { cam.src = "/items/" + id + "/page.webp"; camView.load("/items/" + id + "/cam.json"); }
+      else if (cam) cam.src = "/items/" + id + "/cam.png";
       viewer.dataset.page = pages[at].n;
       render();
     }
@@ -254,6 +323,8 @@
     }
 
     var zoomer = setupZoom(viewer);
+    var camCanvas = document.getElementById("cam-canvas");
+    var camView = camCanvas ? setupCam(camCanvas) : null;
     function setView(view) {
       viewer.dataset.view = view;
       viewer.querySelectorAll(".seg-btn[data-view]").forEach(function (b) { b.classList.toggle("on", b.dataset.view === view); });
@@ -311,13 +382,15 @@
         event.preventDefault(); go(queue && queue.getAttribute("href"));
       } else if (key === "v" || key === "V") {
         event.preventDefault(); setView(views[(views.indexOf(viewer.dataset.view) + 1) % views.length]);
+      } else if ((key === "x" || key === "X") && camView) {
+        event.preventDefault(); camView.toggle();
       } else if (!(doc && doc.key(event))) {
         zoomer.key(event);
       }
     });
     if (zoomer.state.view) setView(zoomer.state.view);  // the view chosen on the last item
     if (strip) {
-      doc = setupDocument(strip, form, viewer);
+      doc = setupDocument(strip, form, viewer, camView);
       strip.addEventListener("click", function () { window.setTimeout(updateButton, 0); });
       document.addEventListener("keyup", updateButton);
     }

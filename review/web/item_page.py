@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from review.claims import claim, release
@@ -20,6 +20,7 @@ from review.undo import deliver_due, undo
 from review.web.deps import ItemId, current_operator, db_session, render, safe_next, settings_of
 from review.web.document_answer import answer_whole, parse_parts
 from review.web.queue_page import queue_filters
+from review.web_images import cam_cells, web_page
 from review.whole import document_of
 from schema.enums import ReviewAction
 from schema.tables import Operator
@@ -69,6 +70,7 @@ def item_page(
         "flash": request.session.pop(FLASH_KEY, None),
         "undo": _undo_offer(request, now.timestamp()),
         "document": document_of(session, prediction_id) if item.review is None else None,
+        "cam_cells": cam_cells(settings_of(request).dir("review"), item.cam_path) is not None,
         "position": ids.index(prediction_id) + 1 if prediction_id in ids else None,
         "open_count": len(ids),
     }
@@ -203,6 +205,36 @@ def page_image(
     session: Session = Depends(db_session),
 ) -> Response:
     return _image(request, session, prediction_id, "page")
+
+
+@router.get("/items/{prediction_id}/page.webp")
+def page_webp(
+    request: Request,
+    prediction_id: ItemId,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    item = load_item(session, prediction_id)
+    path = web_page(settings_of(request).dir("review"), item.image_path)
+    if path is None:
+        raise HTTPException(status_code=404, detail=f"no page image for item {prediction_id}")
+    return FileResponse(
+        path, media_type=IMAGE_TYPES[path.suffix.lower()], headers={"Cache-Control": "private, max-age=600"}
+    )
+
+
+@router.get("/items/{prediction_id}/cam.json")
+def cam_json(
+    request: Request,
+    prediction_id: ItemId,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    item = load_item(session, prediction_id)
+    cells = cam_cells(settings_of(request).dir("review"), item.cam_path)
+    if cells is None:
+        raise HTTPException(status_code=404, detail=f"no CAM cells for item {prediction_id}")
+    return JSONResponse(cells, headers={"Cache-Control": "private, max-age=600"})
 
 
 @router.get("/items/{prediction_id}/cam.png")
