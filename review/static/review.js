@@ -425,7 +425,17 @@
         if (rows.length) { event.preventDefault(); window.location.href = rows[at].dataset.href; }
       }
     });
-    select(0);
+    var remembered = window.sessionStorage.getItem("docsort.queue.row");
+    var back = rows.findIndex(function (r) { return r.dataset.id === remembered; });
+    select(back >= 0 ? back : 0);
+    var every = parseInt(table.dataset.refresh || "0", 10);
+    if (every > 0) {  // reload the queue, unless the operator is busy in a field of the page
+      window.setInterval(function () {
+        if (document.hidden || typing({ target: document.activeElement })) return;
+        if (rows.length) window.sessionStorage.setItem("docsort.queue.row", rows[at].dataset.id);
+        window.location.reload();
+      }, every * 1000);
+    }
   }
 
   // ---- grid review -----------------------------------------------------------------------------

@@ -52,5 +52,7 @@ def queue_page(
         "pages": pages,
         "first_index": (page - 1) * PAGE_SIZE,
         "query": filters.query(),
+        "refresh_seconds": settings.review_refresh_seconds,
+        "target_seconds": settings.review_target_minutes * 60,
     }
     return render(request, "queue.html", context, operator=operator)
