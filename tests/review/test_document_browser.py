@@ -42,7 +42,7 @@ def test_a_document_is_split_with_the_keyboard_and_delivered_as_two(
     page.keyboard.press("PageDown")
     expect(page.locator("#viewer")).to_have_attribute("data-page", "2")
     expect(page.get_by_test_id("page-image")).to_have_attribute(
-        "src", f"/items/{doc.prediction_ids[1]}/page.png"
+        "src", f"/items/{doc.prediction_ids[1]}/page.webp"
     )
     page.keyboard.press("s")  # a split before page 2 ...
     expect(page.get_by_test_id("parts-summary")).to_have_text("2 documents")
