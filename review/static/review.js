@@ -230,6 +230,8 @@
       if (cam && camView) { cam.src = "/items/" + id + "/page.webp"; camView.load("/items/" + id + "/cam.json"); }
       else if (cam) cam.src = "/items/" + id + "/cam.png";
       viewer.dataset.page = pages[at].n;
+      var pageOf = document.getElementById("page-of");
+      if (pageOf) pageOf.textContent = "page " + pages[at].n + " of " + pageOf.dataset.of;
       render();
     }
     function toggle(i) {

@@ -41,6 +41,7 @@ def test_a_document_is_split_with_the_keyboard_and_delivered_as_two(
 
     page.keyboard.press("PageDown")
     expect(page.locator("#viewer")).to_have_attribute("data-page", "2")
+    expect(page.locator("#page-of")).to_have_text("page 2 of 4")
     expect(page.get_by_test_id("page-image")).to_have_attribute(
         "src", f"/items/{doc.prediction_ids[1]}/page.webp"
     )
