@@ -458,6 +458,9 @@
         event.preventDefault(); boxes.forEach(function (b) { b.checked = k === "a"; }); count();
       } else if (k === "c" && !control) {
         event.preventDefault(); grid.requestSubmit(document.getElementById("bulk-confirm"));
+      } else if (k === "u") {
+        var undoForm = document.getElementById("undo-form");
+        if (undoForm) { event.preventDefault(); undoForm.submit(); }
       }
     });
     count();

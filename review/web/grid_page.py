@@ -11,16 +11,17 @@ from sqlalchemy.orm import Session
 
 from review.decisions import class_names, decide
 from review.documents import deliver_reviewed, record_reviewed
-from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken
+from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, NotUndoable
 from review.queue import QueueFilters, list_pending, summarize
 from review.timefmt import now_utc
-from review.undo import deliver_due
+from review.undo import deliver_due, undo
 from review.web.deps import current_operator, db_session, render, settings_of
 from schema.tables import Operator, Prediction
 
 router = APIRouter()
 GRID_SIZE = 60
 GRID_FLASH = "grid_flash"
+GRID_UNDO = "grid_undo"  # the last bulk answer: {"ids": [...], "until": epoch seconds}
 MAX_BULK = 500
 
 
@@ -47,6 +48,7 @@ def grid_page(
         "summary": summary,
         "classes": classes,
         "flash": request.session.pop(GRID_FLASH, None),
+        "undo_ids": _undo_offer(request, now.timestamp()),
     }
     return render(request, "grid.html", context, operator=operator)
 
@@ -69,21 +71,54 @@ def grid_decide(
         raise HTTPException(status_code=400, detail="choose the class to relabel the pages as")
     settings = settings_of(request)
     route = record_reviewed if settings.review_undo_seconds > 0 else deliver_reviewed
-    done, skipped = 0, 0
+    done: list[int] = []
+    skipped = 0
     for prediction_id in ids:
         try:
             target = relabel_to if action == "relabel" else None
             outcome_label = target or _predicted(session, prediction_id)
             decide(session, settings, prediction_id=prediction_id, operator_id=operator.id,
                    label=outcome_label, note=None, now=now_utc(), route=route)  # fmt: skip
-            done += 1
+            done.append(prediction_id)
         except (AlreadyDecided, ItemTaken, ItemNotFound, InvalidLabel):
             session.rollback()
             skipped += 1
     verb = "Confirmed" if action == "confirm" else f"Relabelled as {relabel_to}:"
     note = f"; {skipped} skipped (answered or taken meanwhile, or not a class of their model)"
     note = note if skipped else ""
-    request.session[GRID_FLASH] = f"{verb} {done} page{'s' if done != 1 else ''}{note}."
+    request.session[GRID_FLASH] = f"{verb} {len(done)} page{'s' if len(done) != 1 else ''}{note}."
+    if settings.review_undo_seconds > 0 and done:
+        until = now_utc().timestamp() + settings.review_undo_seconds
+        request.session[GRID_UNDO] = {"ids": done, "until": until}
+    query = f"?{urlencode({'class': label})}" if label else ""
+    return RedirectResponse(f"/grid{query}", status_code=303)
+
+
+def _undo_offer(request: Request, now: float) -> list[int] | None:
+    offer = request.session.get(GRID_UNDO)
+    if not isinstance(offer, dict) or float(offer.get("until", 0)) <= now:
+        request.session.pop(GRID_UNDO, None)
+        return None
+    return [int(i) for i in offer.get("ids", [])]
+
+
+@router.post("/grid/undo")
+def grid_undo(
+    request: Request,
+    label: str = Query("", alias="class", max_length=200),
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    """Take back the last bulk answer, page by page, by the undo rule (:mod:`review.undo`)."""
+    now = now_utc()
+    ids = _undo_offer(request, now.timestamp())
+    if not ids:
+        raise NotUndoable("there is no bulk answer of yours left to undo")
+    window = settings_of(request).review_undo_seconds
+    for prediction_id in ids:
+        undo(session, prediction_id, operator.id, now, window)
+    request.session.pop(GRID_UNDO, None)
+    request.session[GRID_FLASH] = f"Undone: {len(ids)} page{'s' if len(ids) != 1 else ''} waiting again."
     query = f"?{urlencode({'class': label})}" if label else ""
     return RedirectResponse(f"/grid{query}", status_code=303)
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from review.app import create_app
 from review.settings import ReviewSettings
 from schema.enums import ReviewAction
 from schema.tables import Review
@@ -67,3 +68,30 @@ def test_bulk_confirm_and_relabel_from_the_grid(
     assert letter.prediction_id not in answers
     expect(page.get_by_test_id("grid-empty")).to_be_visible()
     page.context.close()
+
+
+def test_a_bulk_answer_is_undone_with_u_inside_the_window(
+    chromium: Browser, sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    settings = rsettings.model_copy(update={"review_undo_seconds": 5})
+    with sessions() as s:
+        make_operator(s, "alice")
+        for _ in range(3):
+            make_item(s, settings, label="invoice")
+    with LiveServer(create_app(settings)) as server:
+        page = log_in(chromium, server, "alice")
+        page.goto(f"{server.url}/grid?class=invoice")
+        keys_ready(page)
+        page.locator(".grid input[name=ids]").nth(0).check()
+        page.locator(".grid input[name=ids]").nth(2).check()
+        page.click("#bulk-confirm")
+        expect(page.get_by_test_id("grid-flash")).to_have_text("Confirmed 2 pages.")
+        with sessions() as s:
+            assert len(s.scalars(select(Review)).all()) == 2
+        keys_ready(page)
+        page.keyboard.press("u")
+        expect(page.get_by_test_id("grid-flash")).to_have_text("Undone: 2 pages waiting again.")
+        expect(page.locator(".grid .tile-page")).to_have_count(3)
+        with sessions() as s:
+            assert s.scalars(select(Review)).all() == []
+        page.context.close()
