@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -13,9 +16,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, ReviewError
+from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, NotUndoable, ReviewError
 from review.security import PasswordChecks
-from review.settings import review_settings
+from review.settings import ReviewSettings, review_settings
+from review.timefmt import now_utc
+from review.undo import deliver_due
 from review.web import router as web_router
 from review.web.deps import CsrfRefused, LoginRequired, login_redirect_url, render
 from schema import db
@@ -32,6 +37,7 @@ _ERROR_STATUS: list[tuple[type[ReviewError], int, str]] = [
     (ItemNotFound, 404, "Not in the review queue"),
     (AlreadyDecided, 409, "Already decided"),
     (ItemTaken, 409, "Taken by another operator"),
+    (NotUndoable, 409, "Too late to undo"),
     (InvalidLabel, 400, "Not a class of this model"),
     (ReviewError, 500, "The decision could not be saved"),
 ]
@@ -102,9 +108,46 @@ def _add_error_pages(app: FastAPI) -> None:
         return _message(request, 400, "Not possible", f"Invalid value for: {where}.")
 
 
+DELIVERY_SWEEP_SECONDS = 1.0
+
+
+def _sweep_once(app: FastAPI) -> None:
+    settings: ReviewSettings = app.state.settings
+    with app.state.sessions() as session:
+        deliver_due(session, settings, now_utc(), settings.review_undo_seconds)
+
+
+async def _deliver_answered(app: FastAPI) -> None:
+    """Deliver answered documents once their undo window has passed, every second while serving. A
+    failed sweep is retried the next second and logged (as a warning, once until the error changes)."""
+    last_error = ""
+    while True:
+        await asyncio.sleep(DELIVERY_SWEEP_SECONDS)
+        try:
+            await asyncio.to_thread(_sweep_once, app)
+            last_error = ""
+        except Exception as exc:
+            if str(exc) != last_error:
+                log.warning("review.delivery_sweep_failed", error=str(exc))
+            last_error = str(exc)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    task = asyncio.create_task(_deliver_answered(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
 def create_app(settings: DocsortSettings | None = None) -> FastAPI:
     settings = review_settings(settings)
-    app = FastAPI(title="docsort", version="1", docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(
+        title="docsort", version="1", docs_url="/docs", openapi_url="/openapi.json", lifespan=_lifespan
+    )
     app.state.settings = settings
     app.state.sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     app.state.password_checks = PasswordChecks(settings.review_hash_concurrency)

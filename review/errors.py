@@ -25,6 +25,10 @@ class AlreadyDecided(ReviewError):
     """The page has a review already; a page is never decided twice."""
 
 
+class NotUndoable(ReviewError):
+    """The answer cannot be undone any more (too old, someone else's, or its document delivered)."""
+
+
 class InvalidLabel(ReviewError):
     """The label is not one of the model's classes."""
 

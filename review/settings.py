@@ -12,6 +12,23 @@ class ReviewSettings(DocsortSettings):
     review_claim_seconds: int = Field(
         300, ge=10, le=86400, description="How long opening a page holds it for one operator."
     )
+    review_undo_seconds: float = Field(
+        10,
+        ge=0,
+        le=600,
+        description="How long an operator can undo an answer; a document is delivered only after its "
+        "latest answer is this old (plus 2 s). 0: no undo, delivered at once.",
+    )
+    review_refresh_seconds: int = Field(
+        30, ge=0, le=3600, description="How often the queue page reloads itself (0: never)."
+    )
+    review_target_minutes: int = Field(
+        60,
+        ge=1,
+        le=10080,
+        description="How long a page may wait for review; the queue marks pages past three quarters of "
+        "it as due soon and past it as overdue.",
+    )
     review_session_hours: int = Field(12, ge=1, le=720, description="How long an operator stays logged in.")
     review_secure_cookie: bool = Field(
         False, description="Send the session cookie over HTTPS only (set behind a TLS proxy)."

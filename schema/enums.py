@@ -34,6 +34,15 @@ class ReviewAction(StrEnum):
     reject = "reject"
 
 
+class DocumentAction(StrEnum):
+    """An operator's answer on a whole document under review."""
+
+    confirm = "confirm"  # one document, the model's class
+    relabel = "relabel"  # one document, another class
+    split_up = "split"  # several documents, each with a class or rejected
+    reject = "reject"  # one document, rejected as unreadable
+
+
 class Source(StrEnum):
     watch = "watch"
     api = "api"

@@ -23,7 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from schema.enums import DecisionKind, DecisionOrigin, DocumentState, JobState, PageRole, ReviewAction
+from schema.enums import (
+    DecisionKind,
+    DecisionOrigin,
+    DocumentAction,
+    DocumentState,
+    JobState,
+    PageRole,
+    ReviewAction,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -327,6 +335,22 @@ class Review(Base):
     opened_at: Mapped[datetime | None]
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class DocumentReview(Base):
+    """An operator's answer on a whole document under review (its split and each part's class), recorded
+    with the pages' reviews and delivered once the undo window has passed. One per document."""
+
+    __tablename__ = "document_reviews"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    output_document_id: Mapped[int] = mapped_column(
+        ForeignKey("output_documents.id", ondelete="CASCADE"), unique=True
+    )
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"), index=True)
+    action: Mapped[DocumentAction] = mapped_column(_enum(DocumentAction, "document_action"))
+    parts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"pages": [1, 2], "label": "x" | None}]
+    opened_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Audit(Base):

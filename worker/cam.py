@@ -7,6 +7,7 @@ holds the page is used, so the heat lies where the page content was.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -41,13 +42,19 @@ def normalise(cam: np.ndarray) -> np.ndarray:
     return np.full_like(m, 1.0 if hi > 0 else 0.0)
 
 
-def heatmap_for_page(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:
-    """The class map cropped to the page's part of the input and resized to ``page_size`` (w, h); 0..1."""
-    ch, cw = cam.shape
+def page_cells(shape: tuple[int, ...], page_size: tuple[int, int], spec: InputSpec) -> tuple[slice, slice]:
+    """The rows and columns of a map of ``shape`` (h, w, ...) that cover the page's part of the input."""
+    ch, cw = shape[0], shape[1]
     top, left, bottom, right = content_box(page_size, spec)
     r0, r1 = int(np.floor(top * ch)), max(int(np.ceil(bottom * ch)), int(np.floor(top * ch)) + 1)
     c0, c1 = int(np.floor(left * cw)), max(int(np.ceil(right * cw)), int(np.floor(left * cw)) + 1)
-    cropped = normalise(cam[r0:r1, c0:c1])
+    return slice(r0, r1), slice(c0, c1)
+
+
+def heatmap_for_page(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:
+    """The class map cropped to the page's part of the input and resized to ``page_size`` (w, h); 0..1."""
+    rows, cols = page_cells(cam.shape, page_size, spec)
+    cropped = normalise(cam[rows, cols])
     w, h = page_size
     return np.clip(cv2.resize(cropped.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
@@ -76,6 +83,38 @@ def save_overlay(page: Image.Image, cam: np.ndarray, class_index: int, spec: Inp
     """Write the overlay PNG for the predicted class (atomically) and return its path."""
     image = overlay_image(preview(page, OVERLAY_SIDE), class_map(cam, class_index), spec)
     return save_png(image, path)
+
+
+def cell_votes(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:
+    """For each cell of the page's part of an h x w x classes CAM, the softmax over classes of that
+    cell's class evidence: what the cell alone votes for, 0..1. A fixed scale, comparable between
+    pages and models (never stretched to each page's range)."""
+    if cam.ndim != 3:
+        raise ValueError(f"a CAM of shape {cam.shape} is not h x w x classes")
+    rows, cols = page_cells(cam.shape, page_size, spec)
+    z = np.nan_to_num(np.asarray(cam[rows, cols, :], dtype=np.float64))
+    z = np.exp(z - z.max(axis=2, keepdims=True))
+    return z / z.sum(axis=2, keepdims=True)
+
+
+def save_cam_cells(
+    cam: np.ndarray, class_names: list[str], page_size: tuple[int, int], spec: InputSpec, path: Path
+) -> Path:
+    """Write the page's cell votes per class as a small JSON file (the review page draws and blends
+    the heat map itself, with a legend and an opacity control). Atomic."""
+    votes = cell_votes(cam, page_size, spec)
+    data = {
+        "format": 1,
+        "scale": "cell vote: softmax over the classes of one cell's class evidence, 0..1",
+        "rows": int(votes.shape[0]),
+        "cols": int(votes.shape[1]),
+        "votes": {name: np.round(votes[:, :, i], 3).tolist() for i, name in enumerate(class_names)},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    tmp.replace(path)
+    return path
 
 
 def save_png(image: Image.Image, path: Path) -> Path:

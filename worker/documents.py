@@ -76,17 +76,9 @@ def review_document_of_page(session: Session, document_id: int, page_number: int
     return None
 
 
-def decide_document(
-    session: Session,
-    output: OutputDocument,
-    parts: Sequence[Part],
-    *,
-    operator_id: int | None,
-    class_names: Sequence[str],
-) -> list[OutputDocument]:
-    """Replace a document under review by the operator's documents: ``parts`` split its pages (in
-    order, each page once) and give each part a class (or reject it). Returns the new documents, not
-    delivered yet. Flushes, does not commit."""
+def check_parts(output: OutputDocument, parts: Sequence[Part], class_names: Sequence[str]) -> None:
+    """:class:`DocumentDecisionError` unless ``parts`` split the pages of ``output``, a document under
+    review, in order and each once, each with a class of the model (or None: rejected)."""
     if output.kind != DecisionKind.review or output.superseded_at is not None:
         raise DocumentDecisionError(f"document {output.id} is not waiting for review")
     pages = [p for part in parts for p in part.pages]
@@ -100,6 +92,20 @@ def decide_document(
         raise DocumentDecisionError(
             f"{', '.join(unknown)}: not a class of the model ({', '.join(class_names)})"
         )
+
+
+def decide_document(
+    session: Session,
+    output: OutputDocument,
+    parts: Sequence[Part],
+    *,
+    operator_id: int | None,
+    class_names: Sequence[str],
+) -> list[OutputDocument]:
+    """Replace a document under review by the operator's documents: ``parts`` split its pages (in
+    order, each page once) and give each part a class (or reject it). Returns the new documents, not
+    delivered yet. Flushes, does not commit."""
+    check_parts(output, parts, class_names)
     generation = 1 + int(
         session.scalar(
             select(func.max(OutputDocument.generation)).where(

@@ -13,7 +13,7 @@ from PIL import Image
 
 from schema.logs import get_logger
 from worker import metrics
-from worker.cam import save_overlay, save_png
+from worker.cam import save_cam_cells, save_overlay, save_png
 from worker.decide import Decision
 from worker.imaging import UnreadableImage, preview_pages
 from worker.infer import PageScores
@@ -52,7 +52,14 @@ def explain_page(
         return Explanation(image_path, None)
     class_index = model.manifest.class_names.index(decision.label)
     save_overlay(page_image, scores.cam, class_index, model.manifest.input, cam_path)
+    names = list(model.manifest.class_names)
+    save_cam_cells(scores.cam, names, page_image.size, model.manifest.input, cam_cells_path(cam_path))
     return Explanation(image_path, cam_path)
+
+
+def cam_cells_path(cam_path: Path) -> Path:
+    """Where the cell votes of a CAM overlay are saved, beside it (read by the review page)."""
+    return cam_path.with_suffix(".json")
 
 
 def explain_file(

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from review.web import auth, dashboard_page, item_page, queue_page
+from review.web import auth, dashboard_page, grid_page, item_page, queue_page
 from review.web.deps import check_form
 
 router = APIRouter(tags=["review"], dependencies=[Depends(check_form)])
-for _module in (auth, queue_page, item_page, dashboard_page):
+for _module in (auth, queue_page, grid_page, item_page, dashboard_page):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 
 from review.queue import QueueFilters, list_pending, summarize
 from review.timefmt import now_utc
-from review.web.deps import current_operator, db_session, render
+from review.undo import deliver_due
+from review.web.deps import current_operator, db_session, render, settings_of
 from schema.tables import Operator
 
 router = APIRouter()
@@ -37,6 +38,8 @@ def queue_page(
     session: Session = Depends(db_session),
 ) -> Response:
     now = now_utc()
+    settings = settings_of(request)
+    deliver_due(session, settings, now, settings.review_undo_seconds)
     items, count = list_pending(session, filters, now, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     summary = summarize(session, now)
     pages = max(1, -(-count // PAGE_SIZE))
@@ -49,5 +52,7 @@ def queue_page(
         "pages": pages,
         "first_index": (page - 1) * PAGE_SIZE,
         "query": filters.query(),
+        "refresh_seconds": settings.review_refresh_seconds,
+        "target_seconds": settings.review_target_minutes * 60,
     }
     return render(request, "queue.html", context, operator=operator)

@@ -3,54 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.settings import ReviewSettings
 from schema.enums import DecisionOrigin, ReviewAction
 from schema.tables import Review, ReviewClaim, RoutingDecision
+from tests.support.browser import keys_ready, log_in, shoot
 from tests.support.review import LiveServer
-from tests.support.review_items import PASSWORD, make_item, make_operator
+from tests.support.review_items import make_item, make_operator
 from tests.support.screens import seed_busy_day
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ALL_IMAGES_LOADED = "Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"
-expect.set_options(timeout=15_000)  # a busy CI machine
-
-
-def keys_ready(page: Page) -> None:
-    """Wait until the page's keyboard shortcuts are attached (review.js runs after the HTML)."""
-    expect(page.locator("html[data-keys=ready]")).to_have_count(1)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield browser
-        browser.close()
-
-
-def log_in(browser: Browser, server: LiveServer, name: str) -> Page:
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, device_scale_factor=1)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto(f"{server.url}/queue")
-    expect(page).to_have_url(re.compile(r"/login\?next=/queue$"))
-    page.fill("input[name=name]", name)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{server.url}/queue")
-    return page
 
 
 def test_operator_relabels_a_page_with_the_keyboard(
@@ -75,7 +44,8 @@ def test_operator_relabels_a_page_with_the_keyboard(
     expect(page.locator("#decide-btn")).to_contain_text("Relabel as letter")
     page.keyboard.press("Enter")
 
-    expect(page.get_by_test_id("flash")).to_contain_text(f"Relabelled page {oldest.prediction_id} as letter")
+    expect(page.get_by_test_id("flash")).to_contain_text("Relabelled page 1 of scan-")
+    expect(page.get_by_test_id("flash")).to_contain_text(".png as letter")
     expect(page).to_have_url(re.compile(rf"/items/{second.prediction_id}$"))
     expect(page.get_by_test_id("position")).to_have_text("1 of 2 open")
     with sessions() as s:
@@ -133,12 +103,6 @@ def test_second_operator_sees_the_page_taken(
     bob.context.close()
 
 
-def _shoot(page: Page, path: Path, *, full_page: bool) -> None:
-    page.wait_for_function(ALL_IMAGES_LOADED)
-    page.screenshot(path=str(path), full_page=full_page)
-    assert path.stat().st_size > 20_000
-
-
 def test_screenshots_of_queue_item_and_dashboard(
     chromium: Browser,
     live_server: LiveServer,
@@ -152,16 +116,16 @@ def test_screenshots_of_queue_item_and_dashboard(
     out.mkdir(parents=True, exist_ok=True)
     page = log_in(chromium, live_server, "alice")
     expect(page.locator("table.queue tbody tr")).to_have_count(12)
-    _shoot(page, out / "queue.png", full_page=True)
+    shoot(page, out / "queue.png", full_page=True)
 
     page.goto(f"{live_server.url}/items/{first}")
     expect(page.locator(".class-row")).to_have_count(5)
-    _shoot(page, out / "item.png", full_page=False)
+    shoot(page, out / "item.png", full_page=False)
 
     page.goto(f"{live_server.url}/dashboard")
     traffic = page.locator("div.plots").first.locator(".plot img")  # the quality section has its own
     expect(traffic).to_have_count(5)
-    _shoot(page, out / "dashboard.png", full_page=True)
+    shoot(page, out / "dashboard.png", full_page=True)
     sizes = page.eval_on_selector_all(".plot img", "imgs => imgs.map(i => i.naturalWidth)")
     assert all(w > 300 for w in sizes), sizes
     page.context.close()

@@ -1,0 +1,44 @@
+"""What the review page sends of a page: a WebP of the stored page image (about 100-300 KB for an A4
+page at review size, against 1-2 MB of PNG), made once beside it; and the CAM's cell votes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from review.files import review_file
+from worker.explain import cam_cells_path
+
+WEBP_QUALITY = 80
+
+
+def web_page(review_dir: Path, stored: str | None) -> Path | None:
+    """The WebP of a stored page image (made on first use, atomically; remade if the image is newer)."""
+    source = review_file(review_dir, stored)
+    if source is None or source.suffix.lower() in (".webp", ".jpg", ".jpeg"):
+        return source
+    target = source.with_suffix(".webp")
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    with Image.open(source) as image:
+        image.convert("RGB").save(tmp, format="WEBP", quality=WEBP_QUALITY, method=4)
+    tmp.replace(target)
+    return target
+
+
+def cam_cells(review_dir: Path, cam_stored: str | None) -> dict[str, Any] | None:
+    """The cell votes saved beside a CAM overlay (:func:`worker.cam.save_cam_cells`), if any."""
+    overlay = review_file(review_dir, cam_stored)
+    if overlay is None:
+        return None
+    path = cam_cells_path(overlay)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == 1 else None
