@@ -56,6 +56,7 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         ctx.decode_guard,
         ctx.settings.decode_limits(),
         lambda f: preview_side(SplitRules.parse(f.split or ctx.settings.split)),
+        ctx.settings.decode_threads,
     )
     for failure in failures:
         fail(ctx, failure.file, failure.reason)

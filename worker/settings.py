@@ -34,6 +34,9 @@ class WorkerSettings(DocsortSettings):
     threads: int = Field(
         0, ge=0, le=256, description="Intra-op threads per process; 0: cores divided by processes."
     )
+    decode_threads: int = Field(
+        1, ge=1, le=64, description="Files of a job one process decodes at once (threads; see README)."
+    )
     batch_size: int = Field(32, ge=1, le=1024, description="Most pages in one ONNX Runtime run.")
     queue: str = Field(DEFAULT_QUEUE, min_length=1, description="Queue(s) to consume, comma-separated.")
     confidence: float | None = Field(
