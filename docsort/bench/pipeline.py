@@ -40,6 +40,14 @@ from schema.tables import Document, Page, RoutingDecision
 from worker.decode import decode_file
 from worker.inference import load_model
 
+
+def _layout(result: dict[str, Any]) -> str:
+    """Worker pool processes × ONNX Runtime threads (+ decode threads when more than one)."""
+    text = f"{result.get('processes', 1)} × {result.get('threads', '?')}"
+    decode = result.get("decode_threads", 1)
+    return text if decode == 1 else f"{text}, {decode} decode threads"
+
+
 SECTION = Section(
     name="pipeline",
     title="## Pipeline: end to end against bare ONNX Runtime (`docsort bench pipeline`)",
@@ -58,6 +66,7 @@ file moves. The watcher, Redis and the database share the same CPU cores.
         ("model", plain("model")),
         ("pages", plain("pages")),
         ("database", plain("database")),
+        ("processes × threads", _layout),
         ("end to end pages/s", num("pipeline_pages_per_s")),
         ("bare ORT pages/s", num("ort_pages_per_s")),
         ("decode only pages/s", num("decode_pages_per_s")),
@@ -67,7 +76,7 @@ file moves. The watcher, Redis and the database share the same CPU cores.
         ("model share of end to end", percent("model_share")),
         ("auto / review / failed", plain("outcomes")),
     ],
-    key=("model", "pages", "database"),
+    key=("model", "pages", "database", "processes", "threads", "decode_threads"),
 )
 
 
@@ -132,10 +141,12 @@ def run(
     broker_url: str = "redis://localhost:6379/0",
     settle: float = 0.5,
     threads: int = 0,
+    processes: int = 1,
+    decode_threads: int = 1,
     seed: int = 0,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
-    threads = threads or machine.cores
+    threads = threads or max(1, machine.cores // processes)
     files = page_files(data_dir, pages, seed)
     with tempfile.TemporaryDirectory(prefix="docsort-bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -147,12 +158,16 @@ def run(
                 "broker_url": broker_url,
                 "model_dir": model_dir,
                 "threads": threads,
+                "decode_threads": decode_threads,
             }
             queue = unique_queue("pipeline")
             inbox = work / "data" / "inbox"
             inbox.mkdir(parents=True)
             watch_settings = {**settings, "queue": queue, "watch_settle_seconds": settle, "model_dir": None}
-            with workers(settings, queue, work, 1), watcher(watch_settings, inbox, work / "watch.log"):
+            with (
+                workers(settings, queue, work, processes),
+                watcher(watch_settings, inbox, work / "watch.log"),
+            ):
                 started, dropped_at = time.perf_counter(), time.time()
                 for path in staged:
                     os.rename(path, inbox / path.name)
@@ -174,6 +189,8 @@ def run(
         "documents": len(staged),
         "database": url.split(":", 1)[0].split("+")[0],
         "threads": threads,
+        "processes": processes,
+        "decode_threads": decode_threads,
         "settle_s": settle,
         "seconds": elapsed,
         "pipeline_pages_per_s": rate,
@@ -191,7 +208,8 @@ def run(
 def summary(result: dict[str, Any]) -> list[str]:
     return [
         f"{result['model']}: {result['pages']} pages ({result['documents']} files), {result['database']}, "
-        f"watch settle {result['settle_s']} s, {result['threads']} threads",
+        f"watch settle {result['settle_s']} s, {result.get('processes', 1)} process(es) x "
+        f"{result['threads']} threads, {result.get('decode_threads', 1)} decode thread(s)",
         f"  end to end      {result['pipeline_pages_per_s']:8.1f} pages/s ({result['seconds']:.1f} s)",
         f"  watcher intake  {result['intake_pages_per_s']:8.1f} files/s (last file recorded after "
         f"{result['intake_seconds']:.1f} s)",
