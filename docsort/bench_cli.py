@@ -173,6 +173,7 @@ def pipeline_command(
     threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0: cores / processes)."),
     processes: int = typer.Option(1, "--processes", min=1, help="Worker pool processes."),
     decode_threads: int = typer.Option(1, "--decode-threads", min=1, help="Files a process decodes at once."),
+    provider: str = typer.Option("cpu", "--provider", help="cpu or cuda (worker and bare ORT)."),
     as_json: bool = JSON_OPT,
     write_docs: bool = DOCS_OPT,
     docs_path: Path = DOCS_PATH_OPT,
@@ -191,6 +192,7 @@ def pipeline_command(
         threads=threads,
         processes=processes,
         decode_threads=decode_threads,
+        provider=provider,
     )
     _finish(ctx, pipeline.SECTION, result, pipeline.summary(result), machine, as_json, write_docs, docs_path)
 

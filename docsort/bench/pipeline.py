@@ -119,10 +119,12 @@ def _last_received(url: str) -> float:
     return (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
 
 
-def bare_rates(model_dir: Path, files: list[Path], threads: int, batch: int = 32) -> dict[str, float]:
+def bare_rates(
+    model_dir: Path, files: list[Path], threads: int, batch: int = 32, provider: str = "cpu"
+) -> dict[str, float]:
     """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
 
-    model = load_model(model_dir, "cpu", threads, batch)
+    model = load_model(model_dir, provider, threads, batch)
     started = time.perf_counter()
     inputs = [p.model_input for f in files for p in decode_file(f, model.manifest.input).pages]
     decode_s = time.perf_counter() - started
@@ -143,6 +145,7 @@ def run(
     threads: int = 0,
     processes: int = 1,
     decode_threads: int = 1,
+    provider: str = "cpu",
     seed: int = 0,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
@@ -159,6 +162,7 @@ def run(
                 "model_dir": model_dir,
                 "threads": threads,
                 "decode_threads": decode_threads,
+                "provider": provider,
             }
             queue = unique_queue("pipeline")
             inbox = work / "data" / "inbox"
@@ -179,7 +183,7 @@ def run(
                 )
             n_pages, kinds = _outcomes(url)
             intake_s = _last_received(url) - dropped_at
-    bare = bare_rates(model_dir, files, threads)
+    bare = bare_rates(model_dir, files, threads, provider=provider)
     elapsed = ended - started
     rate = n_pages / elapsed
     manifest = load_manifest(model_dir)
@@ -190,6 +194,7 @@ def run(
         "database": url.split(":", 1)[0].split("+")[0],
         "threads": threads,
         "processes": processes,
+        "provider": provider,
         "decode_threads": decode_threads,
         "settle_s": settle,
         "seconds": elapsed,
