@@ -192,7 +192,7 @@ def pipeline_command(
         threads=threads,
         processes=processes,
         decode_threads=decode_threads,
-        provider=provider,
+        provider="cuda" if provider == "cuda" else "cpu",
     )
     _finish(ctx, pipeline.SECTION, result, pipeline.summary(result), machine, as_json, write_docs, docs_path)
 

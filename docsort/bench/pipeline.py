@@ -39,6 +39,7 @@ from schema.manifest import load_manifest
 from schema.tables import Document, Page, RoutingDecision
 from worker.decode import decode_file
 from worker.inference import load_model
+from worker.settings import Provider
 
 
 def _layout(result: dict[str, Any]) -> str:
@@ -120,7 +121,7 @@ def _last_received(url: str) -> float:
 
 
 def bare_rates(
-    model_dir: Path, files: list[Path], threads: int, batch: int = 32, provider: str = "cpu"
+    model_dir: Path, files: list[Path], threads: int, batch: int = 32, provider: Provider = "cpu"
 ) -> dict[str, float]:
     """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
 
@@ -145,7 +146,7 @@ def run(
     threads: int = 0,
     processes: int = 1,
     decode_threads: int = 1,
-    provider: str = "cpu",
+    provider: Provider = "cpu",
     seed: int = 0,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
