@@ -33,6 +33,7 @@ JSON_OPT = typer.Option(False, "--json", help="End the output with one JSON obje
 DOCS_OPT = typer.Option(False, "--write-docs", help="Record this run in its table of docs/benchmarks.md.")
 DOCS_PATH_OPT = typer.Option(None, "--docs", help="The benchmarks file (default: docs/benchmarks.md).")
 QUIET_LOAD = 1.5
+A4_PAGES = 200
 
 
 def rerun_command(ctx: typer.Context) -> str:
@@ -148,10 +149,11 @@ A4_OPT = typer.Option(
 
 
 def _pages_data(data: Path | None, a4: bool, pages: int) -> Path:
-    """The folder of page files: ``--data``, or with ``--a4`` the A4 mix of ``pages`` pages."""
+    """The folder of page files: ``--data``, or with ``--a4`` the A4 mix (200 pages, or ``pages`` when
+    more are asked: the same mix whatever the benchmark, each drawing its pages from it)."""
     if a4 == (data is not None):
         raise typer.BadParameter("give --data DIR or --a4 (one of them)", param_hint="--data / --a4")
-    return a4_folder(pages) if a4 else data  # type: ignore[return-value]
+    return a4_folder(max(pages, A4_PAGES)) if a4 else data  # type: ignore[return-value]
 
 
 DB_OPT = typer.Option(
