@@ -56,12 +56,13 @@ SECTION = Section(
 Real pages are dropped into a watch folder at once. `docsort watch` takes each once it has settled,
 stages it, records it and sends classify messages to Redis; one `docsort worker` (its pool processes ×
 ONNX Runtime threads as the table says) decodes, classifies, decides, writes page images and CAM heat
-maps for review pages, records everything in the database and routes the files; the clock runs from the drop until the database shows every document
-finished and every file has left the processing area (routed pages delivered, files archived). *Bare
-ONNX Runtime* runs only the model over the same pages (decoded beforehand, untimed), in batches of 32,
-with the same threads; *decode* is the worker's decoder alone on the same files. The overhead is what
-the pipeline spends per page beyond the model: watching, queueing, decoding, database, review images and
-file moves. The watcher, Redis and the database share the same CPU cores.
+maps for review pages, records everything in the database and routes the files; the clock runs from the
+drop until the database shows every document finished and every file has left the processing area
+(routed pages delivered, files archived). *Bare ONNX Runtime* runs only the model over the same pages
+(decoded beforehand, untimed), in batches of 32, with the same threads; *decode* is the worker's decoder
+alone (one thread) on the same files. The overhead is what the pipeline spends per page beyond the
+model: watching, queueing, decoding, database, review images and file moves. The watcher, Redis and the
+database share the same CPU cores.
 """,
     columns=[
         ("model", plain("model")),
