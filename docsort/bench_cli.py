@@ -176,6 +176,9 @@ def pipeline_command(
     processes: int = typer.Option(1, "--processes", min=1, help="Worker pool processes."),
     decode_threads: int = typer.Option(1, "--decode-threads", min=1, help="Files a process decodes at once."),
     provider: str = typer.Option("cpu", "--provider", help="cpu or cuda (worker and bare ORT)."),
+    confidence: float | None = typer.Option(
+        None, "--confidence", min=0.0, max=1.0, help="Override the model's confidence threshold."
+    ),
     as_json: bool = JSON_OPT,
     write_docs: bool = DOCS_OPT,
     docs_path: Path = DOCS_PATH_OPT,
@@ -195,6 +198,7 @@ def pipeline_command(
         processes=processes,
         decode_threads=decode_threads,
         provider="cuda" if provider == "cuda" else "cpu",
+        confidence=confidence,
     )
     _finish(ctx, pipeline.SECTION, result, pipeline.summary(result), machine, as_json, write_docs, docs_path)
 

@@ -46,7 +46,9 @@ def _layout(result: dict[str, Any]) -> str:
     """Worker pool processes × ONNX Runtime threads (+ decode threads when more than one)."""
     text = f"{result.get('processes', 1)} × {result.get('threads', '?')}"
     decode = result.get("decode_threads", 1)
-    return text if decode == 1 else f"{text}, {decode} decode threads"
+    text = text if decode == 1 else f"{text}, {decode} decode threads"
+    confidence = result.get("confidence")
+    return text if confidence is None else f"{text}, confidence {confidence:g}"
 
 
 SECTION = Section(
@@ -68,7 +70,7 @@ database share the same CPU cores.
         ("model", plain("model")),
         ("pages", plain("pages")),
         ("database", plain("database")),
-        ("processes × threads", _layout),
+        ("processes × threads (settings)", _layout),
         ("end to end pages/s", num("pipeline_pages_per_s")),
         ("bare ORT pages/s", num("ort_pages_per_s")),
         ("decode only pages/s", num("decode_pages_per_s")),
@@ -78,7 +80,7 @@ database share the same CPU cores.
         ("model share of end to end", percent("model_share")),
         ("auto / review / failed", plain("outcomes")),
     ],
-    key=("model", "pages", "database", "processes", "threads", "decode_threads"),
+    key=("model", "pages", "database", "processes", "threads", "decode_threads", "confidence"),
 )
 
 
@@ -148,6 +150,7 @@ def run(
     processes: int = 1,
     decode_threads: int = 1,
     provider: Provider = "cpu",
+    confidence: float | None = None,
     seed: int = 0,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
@@ -165,6 +168,7 @@ def run(
                 "threads": threads,
                 "decode_threads": decode_threads,
                 "provider": provider,
+                "confidence": confidence,
             }
             queue = unique_queue("pipeline")
             inbox = work / "data" / "inbox"
@@ -197,6 +201,7 @@ def run(
         "threads": threads,
         "processes": processes,
         "provider": provider,
+        "confidence": confidence,
         "decode_threads": decode_threads,
         "settle_s": settle,
         "seconds": elapsed,
