@@ -27,6 +27,7 @@ from docsort.bench.machine import Machine
 from docsort.bench.services import (
     finished_documents,
     fresh_database,
+    tree_cpu_seconds,
     unique_queue,
     wait_until,
     watcher,
@@ -49,6 +50,11 @@ def _layout(result: dict[str, Any]) -> str:
     text = text if decode == 1 else f"{text}, {decode} decode threads"
     confidence = result.get("confidence")
     return text if confidence is None else f"{text}, confidence {confidence:g}"
+
+
+def _cpu(result: dict[str, Any]) -> str:
+    worker, watch = result.get("worker_cpu_ms_per_page"), result.get("watcher_cpu_ms_per_page")
+    return "n/a" if worker is None else f"{worker:.0f} / {watch:.1f}"
 
 
 SECTION = Section(
@@ -78,6 +84,7 @@ database share the same CPU cores.
         ("ORT ÷ end to end", num("ort_vs_pipeline", 1, "×")),
         ("overhead ms/page", num("overhead_ms_per_page")),
         ("model share of end to end", percent("model_share")),
+        ("CPU ms/page: worker / watcher", _cpu),
         ("auto / review / failed", plain("outcomes")),
     ],
     key=("model", "pages", "database", "processes", "threads", "decode_threads", "confidence"),
@@ -175,9 +182,10 @@ def run(
             inbox.mkdir(parents=True)
             watch_settings = {**settings, "queue": queue, "watch_settle_seconds": settle, "model_dir": None}
             with (
-                workers(settings, queue, work, processes),
-                watcher(watch_settings, inbox, work / "watch.log"),
+                workers(settings, queue, work, processes) as pool,
+                watcher(watch_settings, inbox, work / "watch.log") as watch,
             ):
+                cpu_before = tree_cpu_seconds(pool.pid), tree_cpu_seconds(watch.pid)
                 started, dropped_at = time.perf_counter(), time.time()
                 for path in staged:
                     os.rename(path, inbox / path.name)
@@ -187,6 +195,7 @@ def run(
                     timeout,
                     f"{len(staged)} documents recorded, routed and archived",
                 )
+                cpu = tree_cpu_seconds(pool.pid) - cpu_before[0], tree_cpu_seconds(watch.pid) - cpu_before[1]
             n_pages, kinds = _outcomes(url)
             intake_s = _last_received(url) - dropped_at
     bare = bare_rates(model_dir, files, threads, provider=provider)
@@ -213,6 +222,8 @@ def run(
         "ort_vs_pipeline": ratio(bare["ort"], rate),
         "overhead_ms_per_page": 1000.0 * (1.0 / rate - 1.0 / bare["ort"]),
         "model_share": ratio(rate, bare["ort"]),
+        "worker_cpu_ms_per_page": 1000.0 * cpu[0] / max(n_pages, 1),
+        "watcher_cpu_ms_per_page": 1000.0 * cpu[1] / max(n_pages, 1),
         "outcomes": f"{kinds.get('auto', 0)} / {kinds.get('review', 0)} / {kinds.get('failed', 0)}",
     }
 
@@ -229,4 +240,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  decode only     {result['decode_pages_per_s']:8.1f} pages/s",
         f"  ratio bare / end to end {result['ort_vs_pipeline']:.1f}x; overhead "
         f"{result['overhead_ms_per_page']:.1f} ms per page; auto / review / failed {result['outcomes']}",
+        f"  CPU per page    worker {result['worker_cpu_ms_per_page']:.1f} ms (all its processes), watcher "
+        f"{result['watcher_cpu_ms_per_page']:.1f} ms",
     ]
