@@ -88,8 +88,9 @@ def _covers(bounds: tuple[float, float, float, float], box: tuple[float, float, 
 def _single_jpeg(page: pdfium.PdfPage) -> bytes:
     """The raw DCTDecode stream of a page whose one object is an upright JPEG image filling the page
     (what a scanner writes), in grey or RGB; empty bytes for any other page, which is rendered. What
-    PDFium would draw is then exactly that JPEG, so the decoder may decode it directly at the scale it
-    needs (DCT scaling) instead of rendering the page."""
+    PDFium would draw is then that JPEG, so the decoder may decode it directly at the scale it needs (DCT
+    scaling) instead of rendering the page. PDFium's API does not show an image's /Decode array or soft
+    mask; scanners write neither on a JPEG page, and a page that had one would be decoded without it."""
     if page.get_rotation() % 360:
         return b""
     objects = list(itertools.islice(page.get_objects(max_depth=1), 2))
