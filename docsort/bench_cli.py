@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from docsort.bench import assemble, cam, inference, int8, pipeline, scale, separate
+from docsort.bench.a4 import a4_folder
 from docsort.bench.docs import DOC_PATH, record
 from docsort.bench.machine import this_machine
 from trainer.bench import format_head_cache, head_cache
@@ -32,6 +33,7 @@ JSON_OPT = typer.Option(False, "--json", help="End the output with one JSON obje
 DOCS_OPT = typer.Option(False, "--write-docs", help="Record this run in its table of docs/benchmarks.md.")
 DOCS_PATH_OPT = typer.Option(None, "--docs", help="The benchmarks file (default: docs/benchmarks.md).")
 QUIET_LOAD = 1.5
+A4_PAGES = 200
 
 
 def rerun_command(ctx: typer.Context) -> str:
@@ -138,6 +140,22 @@ def int8_command(
 
 MODEL_OPT = typer.Option(..., "--model", exists=True, file_okay=False, help="A model version folder.")
 DATA_OPT = typer.Option(..., "--data", exists=True, file_okay=False, help="A folder of page files.")
+PAGES_DATA_OPT = typer.Option(
+    None, "--data", exists=True, file_okay=False, help="A folder of page files (or --a4)."
+)
+A4_OPT = typer.Option(
+    False, "--a4", help="The A4 scan mix at 300 dpi (JPEG, G4 TIFF, grey PNG, PDF), made once and kept."
+)
+
+
+def _pages_data(data: Path | None, a4: bool, pages: int) -> Path:
+    """The folder of page files: ``--data``, or with ``--a4`` the A4 mix (200 pages, or ``pages`` when
+    more are asked: the same mix whatever the benchmark, each drawing its pages from it)."""
+    if a4 == (data is not None):
+        raise typer.BadParameter("give --data DIR or --a4 (one of them)", param_hint="--data / --a4")
+    return a4_folder(max(pages, A4_PAGES)) if a4 else data  # type: ignore[return-value]
+
+
 DB_OPT = typer.Option(
     "", "--database-url", help="A PostgreSQL server to create a fresh database on (default: a SQLite file)."
 )
@@ -148,12 +166,19 @@ BROKER_OPT = typer.Option("redis://localhost:6379/0", "--broker-url", help="Redi
 def pipeline_command(
     ctx: typer.Context,
     model: Path = MODEL_OPT,
-    data: Path = DATA_OPT,
+    data: Path | None = PAGES_DATA_OPT,
+    a4: bool = A4_OPT,
     pages: int = typer.Option(200, "--pages", min=1, help="Page files dropped into the watch folder."),
     database_url: str = DB_OPT,
     broker_url: str = BROKER_OPT,
     settle: float = typer.Option(0.5, "--settle", min=0.05, help="The watcher's settle window, seconds."),
-    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0: all cores)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0: cores / processes)."),
+    processes: int = typer.Option(1, "--processes", min=1, help="Worker pool processes."),
+    decode_threads: int = typer.Option(1, "--decode-threads", min=1, help="Files a process decodes at once."),
+    provider: str = typer.Option("cpu", "--provider", help="cpu or cuda (worker and bare ORT)."),
+    confidence: float | None = typer.Option(
+        None, "--confidence", min=0.0, max=1.0, help="Override the model's confidence threshold."
+    ),
     as_json: bool = JSON_OPT,
     write_docs: bool = DOCS_OPT,
     docs_path: Path = DOCS_PATH_OPT,
@@ -163,13 +188,17 @@ def pipeline_command(
     machine = _machine()
     result = pipeline.run(
         model,
-        data,
+        _pages_data(data, a4, pages),
         machine,
         pages=pages,
         database_url=database_url,
         broker_url=broker_url,
         settle=settle,
         threads=threads,
+        processes=processes,
+        decode_threads=decode_threads,
+        provider="cuda" if provider == "cuda" else "cpu",
+        confidence=confidence,
     )
     _finish(ctx, pipeline.SECTION, result, pipeline.summary(result), machine, as_json, write_docs, docs_path)
 
@@ -178,7 +207,8 @@ def pipeline_command(
 def cam_command(
     ctx: typer.Context,
     model: Path = MODEL_OPT,
-    data: Path = DATA_OPT,
+    data: Path | None = PAGES_DATA_OPT,
+    a4: bool = A4_OPT,
     pages: int = typer.Option(64, "--pages", min=1, help="Page files to run."),
     rounds: int = typer.Option(3, "--rounds", min=1, help="Rounds of both paths."),
     threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime threads (0: all cores)."),
@@ -189,7 +219,9 @@ def cam_command(
     """The review path (page image and CAM overlay written) against the auto path, per page."""
 
     machine = _machine()
-    result = cam.run(model, data, machine, pages=pages, rounds=rounds, threads=threads)
+    result = cam.run(
+        model, _pages_data(data, a4, pages), machine, pages=pages, rounds=rounds, threads=threads
+    )
     _finish(ctx, cam.SECTION, result, cam.summary(result), machine, as_json, write_docs, docs_path)
 
 
@@ -197,7 +229,8 @@ def cam_command(
 def scale_command(
     ctx: typer.Context,
     model: Path = MODEL_OPT,
-    data: Path = DATA_OPT,
+    data: Path | None = PAGES_DATA_OPT,
+    a4: bool = A4_OPT,
     pages: int = typer.Option(200, "--pages", min=1, help="Page files per run."),
     rounds: int = typer.Option(2, "--rounds", min=1, help="Runs of each (order 1, 2, 2, 1 ...)."),
     database_url: str = DB_OPT,
@@ -209,8 +242,9 @@ def scale_command(
     """One worker process against two, each with one thread: pages/s and the ratio."""
 
     machine = _machine()
+    folder = _pages_data(data, a4, pages)
     result = scale.run(
-        model, data, machine, pages=pages, rounds=rounds, database_url=database_url, broker_url=broker_url
+        model, folder, machine, pages=pages, rounds=rounds, database_url=database_url, broker_url=broker_url
     )
     _finish(ctx, scale.SECTION, result, scale.summary(result), machine, as_json, write_docs, docs_path)
 

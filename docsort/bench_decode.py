@@ -8,6 +8,8 @@ the peak resident set over the process's baseline (VmHWM - VmRSS after imports).
 - ``whole``: the previous decode: every page decoded whole (EXIF-turned copy, RGB at full size; PDFs
   rendered in-process at 150 dpi), then resized to the model input;
 - ``whole+preview``: the same, plus a 1600 px LANCZOS preview from the whole page (a review page);
+- ``reduced-before``: ``reduced`` as it was before scanned PDF pages were decoded from their JPEG and
+  grey pages reduced with the box filter (every PDF page rendered; OpenCV's area resize throughout);
 - ``reduced``: :func:`worker.imaging.prepare_pages`, model input only;
 - ``reduced+preview``: the same with ``preview_side=1600``;
 - ``reduced-inprocess``: ``reduced`` with PDFs rendered in this process (``pdf_isolated=False``), to
@@ -34,7 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-MODES = ("whole", "whole+preview", "reduced", "reduced+preview", "reduced-inprocess")
+MODES = ("whole", "whole+preview", "reduced-before", "reduced", "reduced+preview", "reduced-inprocess")
 PREVIEW_SIDE = 1600
 
 
@@ -91,8 +93,23 @@ def _decode_reduced(path: Path, size: int, preview: bool, isolated: bool = True)
     return sum(1 for _ in prepare_pages(path, target, limits=DecodeLimits(pdf_isolated=isolated)))
 
 
+def _decode_before(path: Path, size: int) -> int:
+    """``reduced`` as it was before a scanned PDF page was decoded from its JPEG and a grey page reduced
+    with the box filter: every PDF page rendered, every reduction OpenCV's area resize."""
+    from worker import imaging, pixels
+
+    direct, ratio = imaging._direct_jpeg, pixels.BOX_RATIO
+    imaging._direct_jpeg = lambda *_: lambda stream, geometry: None  # type: ignore[assignment]
+    pixels.BOX_RATIO = 1 << 30  # type: ignore[misc]
+    try:
+        return _decode_reduced(path, size, False)
+    finally:
+        imaging._direct_jpeg, pixels.BOX_RATIO = direct, ratio  # type: ignore[misc]
+
+
 def _decoders(size: int) -> dict[str, Callable[[Path], int]]:
     return {
+        "reduced-before": lambda p: _decode_before(p, size),
         "whole": lambda p: _decode_whole(p, size, False),
         "whole+preview": lambda p: _decode_whole(p, size, True),
         "reduced": lambda p: _decode_reduced(p, size, False),
@@ -102,7 +119,11 @@ def _decoders(size: int) -> dict[str, Callable[[Path], int]]:
 
 
 def _files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    """The page files of ``folder`` and its subfolders (the A4 mix of ``--a4`` keeps one per class)."""
+    suffixes = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".pdf"}
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and p.suffix in suffixes
+    )
 
 
 def time_modes(modes: list[str], folder: Path, size: int) -> dict[str, dict[str, list[float]]]:
@@ -171,6 +192,11 @@ def report(results: list[dict[str, Any]]) -> str:
     new = next((r for r in results if r["mode"] == "reduced"), None)
     if base and new:
         lines.append(f"reduced / whole: {base['seconds'] / new['seconds']:.2f}x the pages per second")
+    before = next((r for r in results if r["mode"] == "reduced-before"), None)
+    if before and new:
+        lines.append(
+            f"reduced / reduced-before: {before['seconds'] / new['seconds']:.2f}x the pages per second"
+        )
     return "\n".join(lines)
 
 

@@ -133,7 +133,7 @@ def audit_file(
     scores: list[PageScores],
     model: LoadedModel,
 ) -> list[Audit]:
-    """The runner's hook after :func:`worker.record.record_file`: choose the file's audits
+    """The runner's hook after :func:`worker.record.record_files`: choose the file's audits
     (``DOCSORT_AUDIT_RATE``) and save their pages' images and CAM overlays for the operator."""
     rate = ctx.settings.audit_rate
     if rate <= 0:

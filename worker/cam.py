@@ -1,8 +1,12 @@
-"""CAM overlay: the class activation map of the predicted class as a heat map over the page, beside the page.
+"""Review images for the web: the page as a JPEG, and the CAM of the predicted class as a small heat map.
 
 The map comes from the model's ``cam`` output (computed inside the graph from the GAP head's weights),
 so no gradients are needed. It covers the model input; for a letterboxed input only the part that
-holds the page is used, so the heat lies where the page content was.
+holds the page is used, so the heat lies where the page content was. The heat map is a small RGB PNG
+(longest side ``HEAT_SIDE``, the page's proportions, JET colours) that the review page stretches over
+the page image and blends at ``HEAT_OPACITY``: the CAM holds a few dozen cells of information, so a
+second full-size composite of the page would only repeat the page's pixels. The page image is a JPEG at
+``PAGE_JPEG_QUALITY`` (encoded in a few milliseconds, where a PNG of the same page took 50-200 ms).
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from PIL import Image
 
 from schema.manifest import InputSpec
 
-GAP = 8  # pixels between the plain page and the overlay
-OVERLAY_SIDE = 1000  # longest side of each half of an overlay: enough to see where the heat lies
-PNG_LEVEL = 1  # zlib level: review images are written on the hot path; level 1 is several times faster
+HEAT_SIDE = 128  # longest side of a heat map; the browser stretches it (smoothly) over the page image
+HEAT_OPACITY = 0.45  # how the review page blends the heat map over the page image
+PAGE_JPEG_QUALITY = 85  # the page image: 200-300 kB for an A4 page at 1600 px
+PNG_LEVEL = 1  # zlib level: images are written on the hot path; level 1 is several times faster
 
 
 def content_box(page_size: tuple[int, int], spec: InputSpec) -> tuple[float, float, float, float]:
@@ -59,17 +64,17 @@ def heatmap_for_page(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpe
     return np.clip(cv2.resize(cropped.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
-def overlay_image(page: Image.Image, cam: np.ndarray, spec: InputSpec, alpha: float = 0.45) -> Image.Image:
-    """The page on the left, the page with the heat map blended over it on the right."""
-    rgb = np.asarray(page.convert("RGB"), dtype=np.uint8)
-    h, w = rgb.shape[:2]
-    heat = heatmap_for_page(cam, (w, h), spec)
+def heat_image(
+    cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec, side: int = HEAT_SIDE
+) -> Image.Image:
+    """The heat map of a page of ``page_size`` (w, h): the page's part of ``cam``, at most ``side`` pixels
+    along its longest side in the page's proportions, in JET colours (blue cold, red hot)."""
+    w, h = page_size
+    scale = min(1.0, side / max(w, h))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    heat = heatmap_for_page(cam, size, spec)
     colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-    blended = (rgb.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * alpha).astype(np.uint8)
-    canvas = np.full((h, 2 * w + GAP, 3), 255, dtype=np.uint8)
-    canvas[:, :w] = rgb
-    canvas[:, w + GAP :] = blended
-    return Image.fromarray(canvas, "RGB")
+    return Image.fromarray(np.ascontiguousarray(colour), "RGB")
 
 
 def class_map(cam: np.ndarray, class_index: int) -> np.ndarray:
@@ -79,10 +84,11 @@ def class_map(cam: np.ndarray, class_index: int) -> np.ndarray:
     return cam[:, :, class_index]
 
 
-def save_overlay(page: Image.Image, cam: np.ndarray, class_index: int, spec: InputSpec, path: Path) -> Path:
-    """Write the overlay PNG for the predicted class (atomically) and return its path."""
-    image = overlay_image(preview(page, OVERLAY_SIDE), class_map(cam, class_index), spec)
-    return save_png(image, path)
+def save_heat(
+    cam: np.ndarray, class_index: int, page_size: tuple[int, int], spec: InputSpec, path: Path
+) -> Path:
+    """Write the heat map PNG of the predicted class for a page of ``page_size`` (atomically)."""
+    return save_image(heat_image(class_map(cam, class_index), page_size, spec), path)
 
 
 def cell_votes(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:
@@ -117,10 +123,14 @@ def save_cam_cells(
     return path
 
 
-def save_png(image: Image.Image, path: Path) -> Path:
+def save_image(image: Image.Image, path: Path) -> Path:
+    """Write ``image`` atomically, as its suffix says: ``.jpg`` (``PAGE_JPEG_QUALITY``) or ``.png``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        image.convert("RGB").save(tmp, format="JPEG", quality=PAGE_JPEG_QUALITY)
+    else:
+        image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
     tmp.replace(path)
     return path
 

@@ -8,6 +8,7 @@ job's concerns: files already finished are skipped, and a file whose decoding ki
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,16 +57,26 @@ def decode_files(
     guard: DecodeGuard | None,
     limits: DecodeLimits | None = None,
     preview_side: Callable[[JobFile], int | None] | None = None,
+    threads: int = 1,
 ) -> tuple[list[tuple[JobFile, DecodedFile]], list[DecodeFailure]]:
-    """The job's unfinished files decoded; (decoded, failures). A file system fault (OSError) propagates:
-    it is transient, and the task retries."""
+    """The job's unfinished files decoded, in their order; (decoded, failures). With ``threads`` > 1,
+    that many files are decoded at once (Pillow, OpenCV and the PDF render process work outside the
+    GIL): for a process that has cores to itself and little else to do while it decodes. A file system
+    fault (OSError) propagates: it is transient, and the task retries."""
+    todo = [f for f in files if not (f.finished or f.repeat)]
+
+    def one(job_file: JobFile) -> DecodedFile | str:
+        side = preview_side(job_file) if preview_side is not None else None
+        return _decode_guarded(job_file, spec, guard, limits, side)
+
+    if threads > 1 and len(todo) > 1:
+        with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="decode") as pool:
+            results = list(pool.map(one, todo))
+    else:
+        results = [one(f) for f in todo]
     decoded: list[tuple[JobFile, DecodedFile]] = []
     failures: list[DecodeFailure] = []
-    for job_file in files:
-        if job_file.finished or job_file.repeat:
-            continue
-        side = preview_side(job_file) if preview_side is not None else None
-        result = _decode_guarded(job_file, spec, guard, limits, side)
+    for job_file, result in zip(todo, results, strict=True):
         if isinstance(result, DecodedFile):
             decoded.append((job_file, result))
         else:

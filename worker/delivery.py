@@ -219,48 +219,63 @@ def _mark_pages(session: Session, output: OutputDocument) -> None:
 
 def deliver_pending(
     sessions: sessionmaker[Session],
+    files: list[tuple[int, Path | None]],
+    rules: RoutingRules,
+    settings: DocsortSettings,
+    sender: QueueSender | None,
+) -> int:
+    """Deliver the decided documents of the job's files ((document id, path) each) not delivered yet (a
+    task may have died between recording and delivering, an operator may just have decided), in one
+    session: each document delivered is committed at once, so that no destination is ever written twice
+    (a crash between writing a file and committing would write it again). A delivery that fails is noted
+    on its document and left pending; how many are left."""
+    left = 0
+    with session_scope(sessions) as session:
+        for document_id, path in files:
+            left += _deliver_file(session, document_id, path, rules, settings, sender)
+    return left
+
+
+def _deliver_file(
+    session: Session,
     document_id: int,
     path: Path | None,
     rules: RoutingRules,
     settings: DocsortSettings,
     sender: QueueSender | None,
 ) -> int:
-    """Deliver a file's decided documents not delivered yet (a task may have died between recording
-    and delivering, an operator may just have decided); each is committed as it is delivered. A
-    delivery that fails is noted on its document and left pending; how many are left."""
-    with session_scope(sessions) as session:
-        pending = undelivered(session, document_id)
-        if not pending:
-            return 0
-        document = session.get(Document, document_id)
-        assert document is not None
-        in_force = [o for o in document.outputs if o.superseded_at is None]
-        in_force.sort(key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq))
-        try:
-            source = source_of(document, path)
-        except RoutingError as exc:
-            for output in pending:
-                _note_failure(output, str(exc))
-            return len(pending)
-        left = 0
+    pending = undelivered(session, document_id)
+    if not pending:
+        return 0
+    document = session.get(Document, document_id)
+    assert document is not None
+    in_force = [o for o in document.outputs if o.superseded_at is None]
+    in_force.sort(key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq))
+    try:
+        source = source_of(document, path)
+    except RoutingError as exc:
         for output in pending:
-            try:
-                deliver(
-                    session,
-                    output,
-                    source,
-                    rules,
-                    settings,
-                    sender,
-                    index=in_force.index(output) + 1,
-                    n_documents=len(in_force),
-                )
-            except RoutingError as exc:
-                _note_failure(output, str(exc))
-                left += 1
-                continue
-            session.commit()  # one document delivered is one document recorded as delivered
-        return left
+            _note_failure(output, str(exc))
+        return len(pending)
+    left = 0
+    for output in pending:
+        try:
+            deliver(
+                session,
+                output,
+                source,
+                rules,
+                settings,
+                sender,
+                index=in_force.index(output) + 1,
+                n_documents=len(in_force),
+            )
+        except RoutingError as exc:
+            _note_failure(output, str(exc))
+            left += 1
+            continue
+        session.commit()  # one document delivered is one document recorded as delivered
+    return left
 
 
 def _note_failure(output: OutputDocument, error: str) -> None:

@@ -1,7 +1,12 @@
-"""Step 5 of a job, for pages sent to review: the page image and its CAM overlay, saved for the review page.
+"""Step 5 of a job, for pages sent to review: the page image and its CAM heat map, saved for the review page.
 
-Only review pages are rendered again, at review size, and only while their file is being recorded.
-Names are stable, so a retried job overwrites instead of adding files.
+Only review pages are decoded again, at review size, and only while their file is being recorded.
+Names are stable, so a retried job overwrites instead of adding files. The page image is
+``<sha256[:16]>-p<page>.jpg`` (JPEG, quality ``worker.cam.PAGE_JPEG_QUALITY``), recorded as the page's
+``image_path``; the heat map ``<sha256[:16]>-p<page>-<model>-<version>-heat.png`` (a small RGB PNG
+the review page stretches over the page image at opacity ``worker.cam.HEAT_OPACITY``), recorded as
+the decision's ``cam_path``. Earlier versions wrote ``.png`` pages and ``-cam.png`` side-by-side
+composites; their recorded paths still serve.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from PIL import Image
 
 from schema.logs import get_logger
 from worker import metrics
-from worker.cam import save_cam_cells, save_overlay, save_png
+from worker.cam import save_cam_cells, save_heat, save_image
 from worker.decide import Decision
 from worker.imaging import UnreadableImage, preview_pages
 from worker.infer import PageScores
@@ -30,10 +35,10 @@ class Explanation:
 
 
 def review_files(review_dir: Path, sha256: str, page_number: int, model: LoadedModel) -> tuple[Path, Path]:
-    """Where a review page's image and its CAM overlay are saved (stable names: a retry overwrites)."""
+    """Where a review page's image and its CAM heat map are saved (stable names: a retry overwrites)."""
     folder = review_dir / sha256[:2]
     stem = f"{sha256[:16]}-p{page_number}"
-    return folder / f"{stem}.png", folder / f"{stem}-{model.name}-{model.version}-cam.png"
+    return folder / f"{stem}.jpg", folder / f"{stem}-{model.name}-{model.version}-heat.png"
 
 
 def explain_page(
@@ -45,13 +50,13 @@ def explain_page(
     review_dir: Path,
     sha256: str,
 ) -> Explanation:
-    """Save one review page's image and its CAM overlay for the predicted class."""
+    """Save one review page's image and its CAM heat map for the predicted class."""
     image_path, cam_path = review_files(review_dir, sha256, page_number, model)
-    save_png(page_image, image_path)
+    save_image(page_image, image_path)
     if scores.cam is None:
         return Explanation(image_path, None)
     class_index = model.manifest.class_names.index(decision.label)
-    save_overlay(page_image, scores.cam, class_index, model.manifest.input, cam_path)
+    save_heat(scores.cam, class_index, page_image.size, model.manifest.input, cam_path)
     names = list(model.manifest.class_names)
     save_cam_cells(scores.cam, names, page_image.size, model.manifest.input, cam_cells_path(cam_path))
     return Explanation(image_path, cam_path)

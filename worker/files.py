@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope
@@ -100,29 +101,49 @@ def move_to_error(path: Path | None, error_dir: Path, filename: str, sha256: str
     return moved
 
 
-def finish_file(
-    sessions: sessionmaker[Session], job_file: JobFile, on_done: OnDone, archive_dir: Path, error_dir: Path
-) -> None:
-    """Step 8, after the outcome is committed: archive, delete or keep the file; a failed one goes to
-    the error area. A file with a document not delivered yet stays where it is for the next attempt; a
-    file with a document waiting for review is archived, even when the job asked to delete it, so the
-    operator's documents can be written from it."""
+def finish_files(
+    sessions: sessionmaker[Session], files: list[JobFile], on_done: OnDone, archive_dir: Path, error_dir: Path
+) -> int:
+    """Step 8, after the outcomes are committed, in one transaction for the job's files: archive, delete or
+    keep each file; a failed one goes to the error area. A file with a document not delivered yet stays
+    where it is for the next attempt; a file with a document waiting for review is archived, even when
+    the job asked to delete it, so the operator's documents can be written from it. Returns how many of
+    the files' documents failed. A fault after some files moved leaves them where a redelivered task finds
+    them (the names are stable)."""
+    ids = {f.document_id for f in files}
+    if not ids:
+        return 0
     with session_scope(sessions) as session:
-        document = session.get(Document, job_file.document_id)
-        if document is None or document.state not in (DocumentState.done, DocumentState.failed):
-            return
-        if document.state == DocumentState.done and undelivered(session, document.id):
-            log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
-            return
-        stored = Path(document.stored_path) if document.stored_path else None
-        owns_record = stored is None or job_file.path is None or stored == job_file.path
-        if document.state == DocumentState.failed:
-            where = move_to_error(
-                job_file.path, error_dir, document.filename, document.sha256, document.error or "failed"
-            )
-        else:
-            keep_for_review = on_done == "delete" and bool(waiting_for_review(session, document.id))
-            action: OnDone = "archive" if keep_for_review else on_done
-            where = apply_on_done(job_file.path, action, archive_dir, document.filename, document.sha256)
-        if owns_record and where != stored:
-            document.stored_path = str(where) if where else None
+        documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
+        for job_file in files:
+            document = documents.get(job_file.document_id)
+            if document is not None:
+                _finish_file(session, document, job_file, on_done, archive_dir, error_dir)
+        return sum(1 for d in documents.values() if d.state == DocumentState.failed)
+
+
+def _finish_file(
+    session: Session,
+    document: Document,
+    job_file: JobFile,
+    on_done: OnDone,
+    archive_dir: Path,
+    error_dir: Path,
+) -> None:
+    if document.state not in (DocumentState.done, DocumentState.failed):
+        return
+    if document.state == DocumentState.done and undelivered(session, document.id):
+        log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
+        return
+    stored = Path(document.stored_path) if document.stored_path else None
+    owns_record = stored is None or job_file.path is None or stored == job_file.path
+    if document.state == DocumentState.failed:
+        where = move_to_error(
+            job_file.path, error_dir, document.filename, document.sha256, document.error or "failed"
+        )
+    else:
+        keep_for_review = on_done == "delete" and bool(waiting_for_review(session, document.id))
+        action: OnDone = "archive" if keep_for_review else on_done
+        where = apply_on_done(job_file.path, action, archive_dir, document.filename, document.sha256)
+    if owns_record and where != stored:
+        document.stored_path = str(where) if where else None

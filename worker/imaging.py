@@ -3,24 +3,28 @@
 ``prepare_pages(path, spec, preview_side=...)`` yields each page of a file (JPEG, PNG, TIFF incl.
 multi-page/G4/16-bit, BMP, WebP, GIF, PDF) as a :class:`PreparedPage`: its own size, the model's input
 (uint8 HxWx3, letterbox or stretch) and optionally an RGB preview. Each page is decoded once at the
-smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2), a PDF page rendered at
-that scale in a bounded process, any other raster whole in its own mode (grey stays 1 byte a pixel) and
-area-resized. The preview comes from the same decode when that decode is large enough for it (always
-for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded small for the model is decoded a second time
-at the preview's scale, because the model input must be one function of the file and the input spec,
-the same whether a preview was asked or not (the trainer asks for none). ``preview_pages`` makes
-previews of chosen pages alone (review pages found after inference). Pages come one at a time; a file is
-never held whole. ``load_model_inputs`` is the trainer's way to the same model inputs. Pixel
-normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
+smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2); a PDF page that is one
+upright JPEG filling the page (what a scanner writes) the same way, from the JPEG stream the render
+process hands out (``worker.pdfchild``), any other PDF page rendered at that scale in that bounded
+process; any other raster whole in its own mode (grey stays 1 byte a pixel) and area-resized (a large
+reduction with Pillow's box filter, ``worker.pixels.BOX_RATIO``). The preview comes from the same decode
+when that decode is large enough for it (always for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded
+small for the model is decoded a second time at the preview's scale, because the model input must be one
+function of the file and the input spec, the same whether a preview was asked or not (the trainer asks for
+none). ``preview_pages`` makes previews of chosen pages alone (review pages found after inference). Pages
+come one at a time; a file is never held whole. ``load_model_inputs`` is the trainer's way to the same
+model inputs. Pixel normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
 
 How far this is from decoding the page whole and resizing it (``iter_pages`` then ``to_model_input``):
-PNG, TIFF, BMP, WebP and GIF pages give exactly the same model input (they are decoded whole; only the
-RGB copy at full size is skipped). A JPEG or PDF page is decoded at no less than ``OVERSAMPLE`` (2) times
-the model's input along each side, so the last area resize still averages whole neighbourhoods; DCT
-scaling and PDFium's own downsampling weigh pixels a little differently from an area resize of the whole
-page. The mean absolute difference of the model input stays within :data:`TOLERANCE` grey levels (of
-0-255) on A4 scans at 300 dpi (tests/worker/test_decode_reduced.py measures it per format and model
-size: 0.2-1.1 measured); single pixels on sharp edges may differ by more.
+colour PNG, TIFF, BMP, WebP and GIF pages give exactly the same model input (they are decoded whole; only
+the RGB copy at full size is skipped); grey and bilevel ones are kept grey and reduced with Pillow's box
+filter (``worker.pixels.BOX_RATIO``), 0.03-0.7 grey levels from the RGB page's area resize. A JPEG page, a
+PDF page's JPEG or a rendered PDF page is decoded at no less than ``OVERSAMPLE`` (2) times the model's
+input along each side, so the last area resize still averages whole neighbourhoods; DCT scaling and
+PDFium's own downsampling weigh pixels a little differently from an area resize of the whole page. The
+mean absolute difference of the model input stays within :data:`TOLERANCE` grey levels (of 0-255) on A4
+scans at 300 dpi (tests/worker/test_decode_reduced.py and test_decode_direct.py measure it per format and
+model size: 0.03-1.1 measured); single pixels on sharp edges may differ by more.
 
 ``iter_pages`` still decodes every page whole as RGB (PDFs at 150 dpi), for code that needs the page
 itself; it holds the same limits.
@@ -42,7 +46,7 @@ from PIL import Image
 
 from worker.limits import DEFAULT_LIMITS, PDF_DPI, DecodeLimits
 from worker.pdfchild import POINTS_PER_INCH, PageGeometry
-from worker.pdfrender import close_renderers, pdf_pages
+from worker.pdfrender import DirectDecode, close_renderers, pdf_pages
 from worker.pixels import (
     ModelInputSpec,
     PageTarget,
@@ -55,7 +59,7 @@ from worker.pixels import (
     serves,
     to_rgb,
 )
-from worker.rasters import decode_again, full_page, raster_frames, reduced_page
+from worker.rasters import decode_again, full_page, jpeg_stream, raster_frames, reduced_page
 
 __all__ = [
     "EXTENSIONS",
@@ -214,6 +218,22 @@ def _at_least(
     return lambda w, h: size_for(w, h) or (w, h)
 
 
+def _direct_jpeg(
+    path: Path,
+    need: Callable[[int, int], tuple[int, int]],
+    preview: Callable[[int, int], tuple[int, int] | None],
+    limits: DecodeLimits,
+) -> DirectDecode:
+    """A PDF page that is one scanned JPEG, decoded as a JPEG file is (``worker.rasters.jpeg_stream``):
+    at the DCT scale that serves ``need`` (and again at ``preview``'s when that one is larger)."""
+
+    def decode(stream: bytes, geometry: PageGeometry) -> tuple[np.ndarray, np.ndarray | None] | None:
+        found = jpeg_stream(path, stream, 0, need, preview, limits)
+        return None if found is None else (found[0].pixels, found[1])
+
+    return decode
+
+
 def _failed(number: int, size: tuple[int, int], target: PageTarget, reason: str) -> PreparedPage:
     blank = np.full((target.height, target.width, 3), target.pad_value, np.uint8)
     return PreparedPage(number, size[0], size[1], blank, None, reason)
@@ -226,8 +246,9 @@ def _prepare(
     small for the model) comes from a second decode of that page at the preview's scale."""
     if media_type_of(path) == "application/pdf":
         preview_scale = _pdf_scale(target.preview_size) if target.preview_side else None
+        direct = _direct_jpeg(path, target.needed, target.preview_size, limits)
         for page in pdf_pages(
-            path, limits, _pdf_scale(target.needed), preview_scale, page_errors=page_errors
+            path, limits, _pdf_scale(target.needed), preview_scale, page_errors=page_errors, direct=direct
         ):
             if page.error is not None:
                 yield _failed(page.number, page.geometry.pixels, target, f"page {page.number}: {page.error}")
@@ -286,7 +307,8 @@ def _previews(
     found: Iterator[tuple[int, tuple[int, int], np.ndarray, int]]
     source: Generator[Any, None, None]
     if media_type_of(path) == "application/pdf":
-        source = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers)
+        direct = _direct_jpeg(path, wanted, lambda w, h: None, limits)
+        source = pdf_pages(path, limits, _pdf_scale(wanted), only=numbers, direct=direct)
         found = ((p.number, p.geometry.pixels, p.rgb, 1) for p in source)
     else:
         source = raster_frames(path, limits)

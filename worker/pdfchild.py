@@ -5,9 +5,10 @@ and renders a page at a scale as RGB bytes. ``python -m worker.pdfchild PARENT_P
 :class:`PdfPages` over stdin/stdout to :mod:`worker.pdfrender` under an address-space limit (RLIMIT_AS),
 so a PDF that makes PDFium grow without bound ends this small process, not the worker.
 
-Protocol: one JSON request per line on stdin; one JSON answer per line on stdout, followed for a
-rendered page by exactly ``stride * height`` bytes of pixels. This module imports only pypdfium2 and the
-standard library: the process starts in about 60 ms at about 27 MB of address space.
+Protocol: one JSON request per line on stdin; one JSON answer per line on stdout, followed for a rendered
+page by exactly ``stride * height`` bytes of pixels, and for an embedded JPEG by its ``bytes``. This
+module imports only pypdfium2 and the standard library: the process starts in about 60 ms at about 27 MB
+of address space.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ NO_IMAGE_DPI = 150.0  # the size given to a page that holds no scan (limits.PDF_
 SCAN_DPI_RANGE = (36.0, 1200.0)
 OBJECTS_LOOKED_AT = 64  # a scan's image is among a page's first objects; never walk a hostile page's tree
 PARENT_CHECK_S = 1.0
+COVER_SLACK_PT = 1.0  # an embedded scan fills the page when its edges are within a point of the page's
+JPEG_SPACES = frozenset(
+    {
+        pdfium_c.FPDF_COLORSPACE_DEVICEGRAY,
+        pdfium_c.FPDF_COLORSPACE_DEVICERGB,
+        pdfium_c.FPDF_COLORSPACE_ICCBASED,
+    }
+)
 
 
 class RenderFailed(Exception):
@@ -71,6 +80,37 @@ def _scan_dpi(page: pdfium.PdfPage, points: tuple[float, float]) -> float:
     return min(max(best, SCAN_DPI_RANGE[0]), SCAN_DPI_RANGE[1])
 
 
+def _covers(bounds: tuple[float, float, float, float], box: tuple[float, float, float, float]) -> bool:
+    slack = COVER_SLACK_PT
+    return all(abs(a - b) <= slack for a, b in zip(bounds, box, strict=True))
+
+
+def _single_jpeg(page: pdfium.PdfPage) -> bytes:
+    """The raw DCTDecode stream of a page whose one object is an upright JPEG image filling the page
+    (what a scanner writes), in grey or RGB; empty bytes for any other page, which is rendered. What
+    PDFium would draw is then that JPEG, so the decoder may decode it directly at the scale it needs (DCT
+    scaling) instead of rendering the page. PDFium's API does not show an image's /Decode array or soft
+    mask; scanners write neither on a JPEG page, and a page that had one would be decoded without it."""
+    if page.get_rotation() % 360:
+        return b""
+    objects = list(itertools.islice(page.get_objects(max_depth=1), 2))
+    if len(objects) != 1 or objects[0].type != pdfium_c.FPDF_PAGEOBJ_IMAGE:
+        return b""
+    image = objects[0]
+    assert isinstance(image, pdfium.PdfImage)
+    if image.get_filters() != ["DCTDecode"]:
+        return b""
+    a, b, c, d, _, _ = image.get_matrix().get()
+    if b or c or a <= 0 or d <= 0:  # turned, mirrored or flipped: PDFium draws it otherwise
+        return b""
+    meta = image.get_metadata()
+    if meta.colorspace not in JPEG_SPACES or meta.bits_per_pixel not in (8, 24):
+        return b""
+    if not _covers(image.get_bounds(), page.get_cropbox()):
+        return b""
+    return bytes(image.get_data(decode_simple=False))
+
+
 class PdfPages:
     """One open PDF; pages rendered one at a time."""
 
@@ -91,6 +131,20 @@ class PdfPages:
             return PageGeometry(points, _scan_dpi(page, points))
         except pdfium.PdfiumError as exc:
             raise RenderFailed(f"PDF page cannot be read ({exc})") from exc
+        finally:
+            page.close()
+
+    def embedded_jpeg(self, index: int) -> bytes:
+        """The JPEG stream of page ``index`` when the page is one scan and nothing else (see
+        :func:`_single_jpeg`); empty bytes otherwise."""
+        try:
+            page = self.pdf[index]
+        except pdfium.PdfiumError as exc:
+            raise RenderFailed(f"PDF page cannot be read ({exc})") from exc
+        try:
+            return _single_jpeg(page)
+        except pdfium.PdfiumError:
+            return b""  # rendered instead, where PDFium says what is wrong
         finally:
             page.close()
 
@@ -136,6 +190,9 @@ def _handle(request: dict[str, Any], state: dict[str, PdfPages], out: BinaryIO) 
     elif op == "render":
         w, h, stride, data = state["pdf"].render(int(request["index"]), float(request["scale"]))
         _answer(out, {"ok": True, "width": w, "height": h, "stride": stride}, data)
+    elif op == "jpeg":
+        data = state["pdf"].embedded_jpeg(int(request["index"]))
+        _answer(out, {"ok": True, "bytes": len(data)}, data)
     elif op == "close":
         if "pdf" in state:
             state.pop("pdf").close()

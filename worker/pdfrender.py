@@ -32,6 +32,7 @@ from worker.pdfchild import PageGeometry, PdfPages, RenderFailed
 from worker.pixels import UnreadableImage
 
 HEADER_MAX = 64 * 1024
+DirectDecode = Callable[[bytes, PageGeometry], "tuple[np.ndarray, np.ndarray | None] | None"]
 READ_CHUNK = 1 << 20
 
 
@@ -39,7 +40,7 @@ READ_CHUNK = 1 << 20
 class RenderedPage:
     number: int  # 1-based
     geometry: PageGeometry
-    rgb: np.ndarray  # HxWx3 uint8 at the scale asked for (empty when ``error``)
+    rgb: np.ndarray  # HxWx3 uint8 at the scale asked for (or HxW grey, decoded direct); empty on ``error``
     preview: np.ndarray | None = None  # rendered again at the preview's scale, when that is larger
     error: str | None = None  # why this page could not be rendered (with ``page_errors``)
 
@@ -83,7 +84,8 @@ class RenderChild:
         except (BrokenPipeError, OSError, ValueError) as exc:  # ValueError: its pipe was closed
             raise ChildDied(self._ending()) from exc
         head = json.loads(self._read_line(deadline))
-        size = int(head.get("stride", 0)) * int(head.get("height", 0)) if head.get("ok") else 0
+        size = int(head.get("bytes", int(head.get("stride", 0)) * int(head.get("height", 0))))
+        size = size if head.get("ok") else 0
         return head, self._read_exact(size, deadline) if size else b""
 
     def _fill(self, deadline: float) -> None:
@@ -262,6 +264,11 @@ class _Isolated:
         head = self._call({"op": "render", "index": index, "scale": scale}, data)
         return int(head["width"]), int(head["height"]), int(head["stride"]), data[0]
 
+    def embedded_jpeg(self, index: int) -> bytes:
+        data: list[bytes | bytearray] = []
+        self._call({"op": "jpeg", "index": index}, data)
+        return bytes(data[0])
+
     def close(self) -> None:
         """Hand the process back for the next file, or end it after a failure it may not survive."""
         if self.child is None:
@@ -306,12 +313,17 @@ def pdf_pages(
     preview_scale_for: Callable[[PageGeometry], float] | None = None,
     only: set[int] | None = None,
     page_errors: bool = False,
+    direct: DirectDecode | None = None,
 ) -> Generator[RenderedPage, None, None]:
     """Each page of a PDF rendered at ``scale_for(its geometry)`` pixels per point, one at a time; with
     ``preview_scale_for``, rendered a second time at that scale too when it is larger (``preview``);
     with ``only``, just those page numbers. With ``page_errors``, a page whose content PDFium cannot
     render comes as a page with its ``error`` and the next pages follow; a page over the memory or time
-    limit still fails the file (its renderer is gone)."""
+    limit still fails the file (its renderer is gone).
+
+    With ``direct``, a page that is one upright JPEG filling the page (a scan) is not rendered: its JPEG
+    stream, handed out by the render process, goes to ``direct(stream, geometry)``, which returns (pixels,
+    preview or None) decoded from it, or None to have the page rendered after all."""
     number = 0
     try:
         pages: PdfPages | _Isolated = _Isolated(path, limits) if limits.pdf_isolated else PdfPages(str(path))
@@ -329,6 +341,11 @@ def pdf_pages(
             if only is not None and number not in only:
                 continue
             geometry = pages.geometry(index)
+            stream = pages.embedded_jpeg(index) if direct is not None else b""
+            decoded = direct(stream, geometry) if direct is not None and stream else None
+            if decoded is not None:
+                yield RenderedPage(number, geometry, decoded[0], decoded[1])
+                continue
             largest = limits.pdf_max_side / max(*geometry.points, 1.0)
             scale = min(scale_for(geometry), largest)
             try:

@@ -11,6 +11,7 @@ that one array.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ import numpy as np
 from PIL import Image
 
 from worker.limits import DecodeLimits, bytes_per_pixel
-from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bit_array, oriented
+from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bit_array, oriented, serves
 
 MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
 ORIENTATION = 0x0112
+JPEG_MODES = ("L", "RGB")  # a CMYK or YCCK JPEG in a PDF is rendered (PDFium applies its Decode array)
 
 
 def _orientation(img: Image.Image) -> int:
@@ -105,10 +107,12 @@ def reduced_page(
     number: int,
     need: Callable[[int, int], tuple[int, int]],
     limits: DecodeLimits,
+    orientation: int | None = None,
 ) -> DecodedRaster:
     """The page decoded once, at the smallest scale its decoder offers that is at least ``need(width,
-    height)`` of its own oriented size (a JPEG at 1/8, 1/4, 1/2 or 1; any other page whole)."""
-    orientation = _orientation(img)
+    height)`` of its own oriented size (a JPEG at 1/8, 1/4, 1/2 or 1; any other page whole).
+    ``orientation`` overrides the page's EXIF orientation (a JPEG inside a PDF is drawn as stored)."""
+    orientation = _orientation(img) if orientation is None else orientation
     w, h = img.size
     swap = orientation in SWAPS_SIDES
     size = (h, w) if swap else (w, h)
@@ -127,3 +131,38 @@ def decode_again(
         if found == number:
             return reduced_page(path, img, number, need, limits)
     raise UnreadableImage(path, f"page {number} is gone (the file changed while it was read)")
+
+
+def jpeg_stream(
+    path: Path,
+    stream: bytes,
+    number: int,
+    need: Callable[[int, int], tuple[int, int]],
+    preview: Callable[[int, int], tuple[int, int] | None],
+    limits: DecodeLimits,
+) -> tuple[DecodedRaster, np.ndarray | None] | None:
+    """A PDF page's embedded JPEG (``stream``) decoded as a JPEG file's page is, through DCT scaling,
+    drawn as stored (no EXIF turn, as PDFium draws it), with a second decode at the ``preview``'s scale
+    when that is larger; None when it is not a grey or RGB JPEG this decoder reads within the limits
+    (the page is then rendered: PDFium draws what it can of a broken stream, and says why it cannot)."""
+    try:
+        raster = _stream_page(path, stream, number, need, limits)
+        if raster is None:
+            return None
+        wanted = preview(*raster.size)
+        if serves(raster.decoded_size, wanted):
+            return raster, None
+        again = _stream_page(path, stream, number, lambda w, h: preview(w, h) or (w, h), limits)
+        return (raster, again.pixels) if again is not None else None
+    except Exception:  # any fault of the stream: PDFium renders the page instead
+        return None
+
+
+def _stream_page(
+    path: Path, stream: bytes, number: int, need: Callable[[int, int], tuple[int, int]], limits: DecodeLimits
+) -> DecodedRaster | None:
+    with Image.open(io.BytesIO(stream), formats=["JPEG"]) as img:
+        if img.mode not in JPEG_MODES:
+            return None
+        check_pixels(path, img, limits)
+        return reduced_page(path, img, number, need, limits, orientation=1)

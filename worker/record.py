@@ -9,6 +9,7 @@ Functions take the session explicitly and never commit: the caller owns the tran
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -103,41 +104,60 @@ def is_finished(document: Document) -> bool:
     return document.state in FINISHED
 
 
-def record_file(
-    sessions: sessionmaker[Session],
-    job_file: JobFile,
-    decoded: DecodedFile,
-    scores: list[PageScores],
-    page_decisions: list[Decision],
-    assembly: Assembly,
-    explained: dict[int, Explanation],
-    model: LoadedModel,
-    worker_name: str,
-) -> list[DecisionKind]:
-    """Record one file in one transaction, each kind of row in one statement: its pages (with their
-    role), the model's prediction of each page read, each content page's decision (its document's), and
-    the file's output documents. The decision kinds of its content pages (empty when another worker
-    finished the file meanwhile)."""
+@dataclass
+class FileRecord:
+    """What the record step writes for one file: its pages, their scores and decisions, its documents."""
+
+    job_file: JobFile
+    decoded: DecodedFile
+    scores: list[PageScores]
+    page_decisions: list[Decision]
+    assembly: Assembly
+    explained: dict[int, Explanation]
+
+
+def record_files(
+    sessions: sessionmaker[Session], files: list[FileRecord], model: LoadedModel, worker_name: str
+) -> list[list[DecisionKind]]:
+    """Step 6: the job's files recorded in one transaction (bookkeeping per job, not per file), each
+    kind of row of a file in one statement: its pages (with their role), the model's prediction of each
+    page read, each content page's decision (its document's), and the file's output documents. Per file,
+    the decision kinds of its content pages (empty when another worker finished the file meanwhile)."""
+    if not files:
+        return []
     with session_scope(sessions) as session:
-        document = session.get(Document, job_file.document_id)
-        if document is None or is_finished(document):
-            return []
-        document.page_count = len(decoded.pages)
-        document.media_type = decoded.media_type
-        pages = _record_pages(session, job_file.document_id, decoded, assembly, explained)
-        read = [
-            (p, s, d) for p, s, d in zip(decoded.pages, scores, page_decisions, strict=True) if not p.error
+        ids = [f.job_file.document_id for f in files]
+        documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
+        kinds = [
+            _record_file(session, documents.get(f.job_file.document_id), f, model, worker_name) for f in files
         ]
-        predictions = _record_predictions(session, pages, read, model, worker_name)
-        kinds = _record_decisions(
-            session, job_file.document_id, decoded, pages, predictions, assembly, explained
-        )
-        if not has_model_documents(session, job_file.document_id):
-            _add_documents(session, job_file.document_id, assembly, model)
-        document.state = DocumentState.done
-        document.error = None
-        document.finished_at = utcnow()
-    job_file.finished = True
+    for record, found in zip(files, kinds, strict=True):
+        record.job_file.finished = record.job_file.finished or found is not None
+    return [found or [] for found in kinds]
+
+
+def _record_file(
+    session: Session, document: Document | None, record: FileRecord, model: LoadedModel, worker_name: str
+) -> list[DecisionKind] | None:
+    """One file's rows in ``session``; None when its document is gone or already finished."""
+    if document is None or is_finished(document):
+        return None
+    document_id, decoded, assembly = document.id, record.decoded, record.assembly
+    document.page_count = len(decoded.pages)
+    document.media_type = decoded.media_type
+    pages = _record_pages(session, document_id, decoded, assembly, record.explained)
+    read = [
+        (p, s, d)
+        for p, s, d in zip(decoded.pages, record.scores, record.page_decisions, strict=True)
+        if not p.error
+    ]
+    predictions = _record_predictions(session, pages, read, model, worker_name)
+    kinds = _record_decisions(session, document_id, decoded, pages, predictions, assembly, record.explained)
+    if not has_model_documents(session, document_id):
+        _add_documents(session, document_id, assembly, model)
+    document.state = DocumentState.done
+    document.error = None
+    document.finished_at = utcnow()
     return kinds
 
 

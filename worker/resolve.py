@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import select
+
 from schema.db import session_scope
 from schema.enums import DocumentState
 from schema.logs import get_logger
@@ -21,12 +23,15 @@ log = get_logger(__name__)
 
 
 def resolve_files(ctx: WorkerContext, job: ClassifyJob) -> list[JobFile]:
-    """The job's files in message order; a content seen earlier in the job is marked ``repeat``."""
+    """The job's files in message order (read in one statement); a content seen earlier in the job is
+    marked ``repeat``."""
     files: list[JobFile] = []
     seen: set[int] = set()
     with session_scope(ctx.sessions) as session:
+        ids = [ref.document_id for ref in job.documents if ref.document_id is not None]
+        documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
         for ref in job.documents:
-            document = session.get(Document, ref.document_id) if ref.document_id is not None else None
+            document = documents.get(ref.document_id) if ref.document_id is not None else None
             if document is None:
                 metrics.error("unknown_document")
                 log.error("document.unknown", document_id=ref.document_id, path=ref.path, job_id=job.job_id)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import time
 
 from schema.db import session_scope
-from schema.enums import DecisionKind, DocumentState
+from schema.enums import DecisionKind
 from schema.logs import get_logger
 from schema.messages import ClassifyJob
 from schema.split import SplitRules
-from schema.tables import Document
 from worker import metrics
 from worker.assemble import Assembly, assemble_file, preview_side
 from worker.audit import audit_file
@@ -26,12 +25,12 @@ from worker.decide import Decision, Policy, decide
 from worker.decode import DecodedFile, decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
-from worker.files import OnDone, finish_file
+from worker.files import OnDone, finish_files
 from worker.imaging import PreparedPage
 from worker.infer import PageScores, infer
 from worker.inference import LoadedModel
 from worker.jobs import finish_job
-from worker.record import fail_file, record_file
+from worker.record import FileRecord, fail_file, record_files
 from worker.resolve import resolve_files
 from worker.routing import RoutingRules
 from worker.shadow import record_shadow
@@ -57,12 +56,41 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         ctx.decode_guard,
         ctx.settings.decode_limits(),
         lambda f: preview_side(SplitRules.parse(f.split or ctx.settings.split)),
+        ctx.settings.decode_threads,
     )
     for failure in failures:
         fail(ctx, failure.file, failure.reason)
     scores = infer(model, [d for _, d in decoded])
+    records = _assemble(ctx, model, decoded, scores)
+    kinds = record_files(ctx.sessions, records, model, ctx.worker_name)
+    for record, file_kinds in zip(records, kinds, strict=True):
+        audit_file(ctx, record.job_file, record.decoded, record.scores, model)
+        _count(outcome, model, file_kinds, record.scores)
+    record_shadow(ctx, model, decoded)
+    rules = RoutingRules.load(ctx.settings.routes_file)
+    to_deliver = [(f.document_id, f.path) for f in files]
+    undelivered = deliver_pending(ctx.sessions, to_deliver, rules, ctx.settings, ctx.sender)
+    outcome.failed = finish(ctx, files, job.on_done)
+    finish_job(ctx.sessions, job.job_id, ctx.send_callback)
+    seconds = time.perf_counter() - started
+    metrics.job_done(seconds)
+    log.info("job.processed", job_id=job.job_id, seconds=round(seconds, 3), **vars(outcome))
+    if undelivered:
+        raise DeliveryPending(f"{undelivered} document(s) of job {job.job_id} could not be delivered yet")
+    return outcome
+
+
+def _assemble(
+    ctx: WorkerContext,
+    model: LoadedModel,
+    decoded: list[tuple[JobFile, DecodedFile]],
+    scores: list[list[PageScores]],
+) -> list[FileRecord]:
+    """Steps 4-5 per file: its pages assembled into documents, each decided, and the pages of those sent
+    to review explained; a file with no page read, or no document, fails."""
     policy = Policy.from_thresholds(model.manifest.thresholds, ctx.settings.confidence, ctx.settings.margin)
     names = model.manifest.class_names
+    records: list[FileRecord] = []
     for (job_file, decoded_file), file_scores in zip(decoded, scores, strict=True):
         if decoded_file.pages and all(p.error for p in decoded_file.pages):  # no page read: the file fails
             fail(ctx, job_file, _unreadable(decoded_file))
@@ -82,27 +110,8 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
             ctx.settings.review_max_side,
             ctx.settings.decode_limits(),
         )
-        kinds = record_file(
-            ctx.sessions, job_file, decoded_file, file_scores, own, plan, explained, model, ctx.worker_name
-        )
-        audit_file(ctx, job_file, decoded_file, file_scores, model)
-        _count(outcome, model, kinds, file_scores)
-    record_shadow(ctx, model, decoded)
-    rules = RoutingRules.load(ctx.settings.routes_file)
-    undelivered = 0
-    for job_file in files:
-        undelivered += deliver_pending(
-            ctx.sessions, job_file.document_id, job_file.path, rules, ctx.settings, ctx.sender
-        )
-        finish(ctx, job_file, job.on_done)
-    outcome.failed = _count_failed(ctx, files)
-    finish_job(ctx.sessions, job.job_id, ctx.send_callback)
-    seconds = time.perf_counter() - started
-    metrics.job_done(seconds)
-    log.info("job.processed", job_id=job.job_id, seconds=round(seconds, 3), **vars(outcome))
-    if undelivered:
-        raise DeliveryPending(f"{undelivered} document(s) of job {job.job_id} could not be delivered yet")
-    return outcome
+        records.append(FileRecord(job_file, decoded_file, file_scores, own, plan, explained))
+    return records
 
 
 def fail_job(ctx: WorkerContext, job: ClassifyJob, reason: str) -> None:
@@ -111,8 +120,7 @@ def fail_job(ctx: WorkerContext, job: ClassifyJob, reason: str) -> None:
     for job_file in files:
         if not job_file.finished and not job_file.repeat:
             fail(ctx, job_file, reason)
-    for job_file in files:
-        finish(ctx, job_file, job.on_done)
+    finish(ctx, files, job.on_done)
     finish_job(ctx.sessions, job.job_id, ctx.send_callback)
 
 
@@ -124,8 +132,9 @@ def fail(ctx: WorkerContext, job_file: JobFile, reason: str) -> None:
         )
 
 
-def finish(ctx: WorkerContext, job_file: JobFile, on_done: OnDone) -> None:
-    finish_file(ctx.sessions, job_file, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
+def finish(ctx: WorkerContext, files: list[JobFile], on_done: OnDone) -> int:
+    """Step 8: the job's files moved where their outcomes send them; how many of them failed."""
+    return finish_files(ctx.sessions, files, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
 
 
 def _unreadable(decoded: DecodedFile) -> str:
@@ -157,11 +166,3 @@ def _count(
         metrics.page_done(model.name, kind.value, page_scores.latency_ms / 1000.0)
     if kinds:
         metrics.document_done("done")
-
-
-def _count_failed(ctx: WorkerContext, files: list[JobFile]) -> int:
-    ids = {f.document_id for f in files}
-    with session_scope(ctx.sessions) as session:
-        return sum(
-            1 for i in ids if (d := session.get(Document, i)) is not None and d.state == DocumentState.failed
-        )

@@ -59,7 +59,7 @@ def start_worker(settings: WorkerSettings, hostname: str = "docsort@%h", pool: s
     argv = [
         "worker",
         f"--loglevel={settings.log_level}",
-        f"--concurrency={settings.concurrency}",
+        f"--concurrency={settings.processes()}",
         f"--queues={','.join(settings.queues)}",
         f"--hostname={hostname}",
         f"--pool={pool}",
@@ -70,7 +70,7 @@ def start_worker(settings: WorkerSettings, hostname: str = "docsort@%h", pool: s
     log.info(
         "worker.starting",
         queues=settings.queues,
-        concurrency=settings.concurrency,
+        concurrency=settings.processes(),
         threads=settings.intra_op_threads(),
         provider=settings.provider,
         pool=pool,

@@ -28,7 +28,7 @@ from docsort.bench.common import ratio
 from docsort.bench.docs import Section, num, plain
 from docsort.bench.timing import interleaved
 from docsort.synth import CLASSES, make_page
-from worker.cam import save_png
+from worker.cam import save_image
 from worker.document_file import document_suffix, write_document
 from worker.imaging import iter_pages
 
@@ -41,7 +41,7 @@ def render_pages(source: Path, numbers: set[int], out_dir: Path, sha256: str) ->
     found: dict[int, Path] = {}
     for page in iter_pages(source):
         if page.number in numbers:
-            found[page.number] = save_png(page.image, out_dir / f"{sha256[:16]}-p{page.number}.png")
+            found[page.number] = save_image(page.image, out_dir / f"{sha256[:16]}-p{page.number}.png")
         if len(found) == len(numbers):
             break
     return found

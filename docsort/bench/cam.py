@@ -1,4 +1,4 @@
-"""``docsort bench cam``: the cost of the review path (page image and CAM overlay written) against the
+"""``docsort bench cam``: the cost of the review path (page image and CAM heat map written) against the
 auto path (page routed), per page, on the same pages through the worker's own job runner.
 
 Both variants run :func:`worker.runner.run_job` in this process (no broker) over the same files, in
@@ -38,6 +38,11 @@ def _sql(variant: str) -> Any:
     return fmt
 
 
+def _per_job(result: dict[str, Any]) -> str:
+    auto, review = result.get("auto_commits_per_job"), result.get("review_commits_per_job")
+    return "n/a" if auto is None else f"{auto:.1f} / {review:.1f} (jobs of {result.get('per_job')})"
+
+
 SECTION = Section(
     name="cam",
     title="## CAM: the review path against the auto path (`docsort bench cam`)",
@@ -45,10 +50,12 @@ SECTION = Section(
 The same pages go through the worker's job runner (`run_job`: decode, one ONNX batch per job, decide,
 record, route) twice per round, in this process with no broker: once with the confidence threshold at 0
 (every page routed automatically: the file is copied into its class folder) and once at 1 (every page
-to review: the page is decoded again at review size, its image and its CAM overlay are written as PNG).
+to review: the page is decoded again at review size, its image written as a JPEG and its CAM as a small
+heat map PNG).
 Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
 The difference per page is what a page sent to review costs beyond an automatically routed one. The
-SQL statements and commits the runner sends per page are counted on the database engine.
+SQL statements and commits the runner sends per page (and commits per job) are counted on the database
+engine.
 """,
     columns=[
         ("model", plain("model")),
@@ -59,6 +66,7 @@ SQL statements and commits the runner sends per page are counted on the database
         ("extra ms per review page", num("review_extra_ms_per_page")),
         ("SQL statements / commits per page, auto", _sql("auto")),
         ("… review", _sql("review")),
+        ("commits per job, auto / review", _per_job),
     ],
     key=("model", "pages"),
 )
@@ -143,6 +151,7 @@ def run(
                 ctx = _context(model_dir, work / f"{variant}-{r}", template, confidence, models, threads)
                 elapsed, n_pages, auto, review, counts = _one_run(ctx, jobs)
                 sql[variant] = {k: v / max(n_pages, 1) for k, v in counts.items()}
+                sql[variant]["per_job"] = counts["commits"] / max(len(jobs), 1)
                 if (auto, review) != ((n_pages, 0) if variant == "auto" else (0, n_pages)):
                     raise BenchError(f"{variant} run routed {auto} pages and sent {review} to review")
                 times[variant].append(elapsed)
@@ -163,6 +172,8 @@ def run(
         "auto_commits_per_page": sql["auto"]["commits"],
         "review_sql_statements_per_page": sql["review"]["statements"],
         "review_commits_per_page": sql["review"]["commits"],
+        "auto_commits_per_job": sql["auto"]["per_job"],
+        "review_commits_per_job": sql["review"]["per_job"],
     }
 
 
@@ -177,5 +188,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  database per page: auto {result['auto_sql_statements_per_page']:.1f} statements, "
         f"{result['auto_commits_per_page']:.1f} commits; review "
         f"{result['review_sql_statements_per_page']:.1f} statements, "
-        f"{result['review_commits_per_page']:.1f} commits",
+        f"{result['review_commits_per_page']:.1f} commits; commits per job of {result['per_job']}: auto "
+        f"{result['auto_commits_per_job']:.1f}, review {result['review_commits_per_job']:.1f}",
     ]

@@ -27,6 +27,7 @@ from docsort.bench.machine import Machine
 from docsort.bench.services import (
     finished_documents,
     fresh_database,
+    tree_cpu_seconds,
     unique_queue,
     wait_until,
     watcher,
@@ -39,25 +40,43 @@ from schema.manifest import load_manifest
 from schema.tables import Document, Page, RoutingDecision
 from worker.decode import decode_file
 from worker.inference import load_model
+from worker.settings import Provider
+
+
+def _layout(result: dict[str, Any]) -> str:
+    """Worker pool processes × ONNX Runtime threads (+ decode threads when more than one)."""
+    text = f"{result.get('processes', 1)} × {result.get('threads', '?')}"
+    decode = result.get("decode_threads", 1)
+    text = text if decode == 1 else f"{text}, {decode} decode threads"
+    confidence = result.get("confidence")
+    return text if confidence is None else f"{text}, confidence {confidence:g}"
+
+
+def _cpu(result: dict[str, Any]) -> str:
+    worker, watch = result.get("worker_cpu_ms_per_page"), result.get("watcher_cpu_ms_per_page")
+    return "n/a" if worker is None else f"{worker:.0f} / {watch:.1f}"
+
 
 SECTION = Section(
     name="pipeline",
     title="## Pipeline: end to end against bare ONNX Runtime (`docsort bench pipeline`)",
     intro="""
 Real pages are dropped into a watch folder at once. `docsort watch` takes each once it has settled,
-stages it, records it and sends classify messages to Redis; one `docsort worker` (one process, threads =
-cores) decodes, classifies, decides, writes CAM overlays for review pages, records everything in the
-database and routes the files; the clock runs from the drop until the database shows every document
-finished and every file has left the processing area (routed pages delivered, files archived). *Bare
-ONNX Runtime* runs only the model over the same pages (decoded beforehand, untimed), in batches of 32,
-with the same threads; *decode* is the worker's decoder alone on the same files. The overhead is what
-the pipeline spends per page beyond the model: watching, queueing, decoding, database, review images and
-file moves. The watcher, Redis and the database share the same CPU cores.
+stages it, records it and sends classify messages to Redis; one `docsort worker` (its pool processes ×
+ONNX Runtime threads as the table says) decodes, classifies, decides, writes page images and CAM heat
+maps for review pages, records everything in the database and routes the files; the clock runs from the
+drop until the database shows every document finished and every file has left the processing area
+(routed pages delivered, files archived). *Bare ONNX Runtime* runs only the model over the same pages
+(decoded beforehand, untimed), in batches of 32, with the same threads; *decode* is the worker's decoder
+alone (one thread) on the same files. The overhead is what the pipeline spends per page beyond the
+model: watching, queueing, decoding, database, review images and file moves. The watcher, Redis and the
+database share the same CPU cores.
 """,
     columns=[
         ("model", plain("model")),
         ("pages", plain("pages")),
         ("database", plain("database")),
+        ("processes × threads (settings)", _layout),
         ("end to end pages/s", num("pipeline_pages_per_s")),
         ("bare ORT pages/s", num("ort_pages_per_s")),
         ("decode only pages/s", num("decode_pages_per_s")),
@@ -65,9 +84,10 @@ file moves. The watcher, Redis and the database share the same CPU cores.
         ("ORT ÷ end to end", num("ort_vs_pipeline", 1, "×")),
         ("overhead ms/page", num("overhead_ms_per_page")),
         ("model share of end to end", percent("model_share")),
+        ("CPU ms/page: worker / watcher", _cpu),
         ("auto / review / failed", plain("outcomes")),
     ],
-    key=("model", "pages", "database"),
+    key=("model", "pages", "database", "processes", "threads", "decode_threads", "confidence"),
 )
 
 
@@ -110,10 +130,12 @@ def _last_received(url: str) -> float:
     return (last if last.tzinfo else last.replace(tzinfo=UTC)).timestamp()
 
 
-def bare_rates(model_dir: Path, files: list[Path], threads: int, batch: int = 32) -> dict[str, float]:
+def bare_rates(
+    model_dir: Path, files: list[Path], threads: int, batch: int = 32, provider: Provider = "cpu"
+) -> dict[str, float]:
     """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
 
-    model = load_model(model_dir, "cpu", threads, batch)
+    model = load_model(model_dir, provider, threads, batch)
     started = time.perf_counter()
     inputs = [p.model_input for f in files for p in decode_file(f, model.manifest.input).pages]
     decode_s = time.perf_counter() - started
@@ -132,10 +154,14 @@ def run(
     broker_url: str = "redis://localhost:6379/0",
     settle: float = 0.5,
     threads: int = 0,
+    processes: int = 1,
+    decode_threads: int = 1,
+    provider: Provider = "cpu",
+    confidence: float | None = None,
     seed: int = 0,
     timeout: float = 900.0,
 ) -> dict[str, Any]:
-    threads = threads or machine.cores
+    threads = threads or max(1, machine.cores // processes)
     files = page_files(data_dir, pages, seed)
     with tempfile.TemporaryDirectory(prefix="docsort-bench-pipeline-") as tmp:
         work = Path(tmp)
@@ -147,12 +173,19 @@ def run(
                 "broker_url": broker_url,
                 "model_dir": model_dir,
                 "threads": threads,
+                "decode_threads": decode_threads,
+                "provider": provider,
+                "confidence": confidence,
             }
             queue = unique_queue("pipeline")
             inbox = work / "data" / "inbox"
             inbox.mkdir(parents=True)
             watch_settings = {**settings, "queue": queue, "watch_settle_seconds": settle, "model_dir": None}
-            with workers(settings, queue, work, 1), watcher(watch_settings, inbox, work / "watch.log"):
+            with (
+                workers(settings, queue, work, processes) as pool,
+                watcher(watch_settings, inbox, work / "watch.log") as watch,
+            ):
+                cpu_before = tree_cpu_seconds(pool.pid), tree_cpu_seconds(watch.pid)
                 started, dropped_at = time.perf_counter(), time.time()
                 for path in staged:
                     os.rename(path, inbox / path.name)
@@ -162,9 +195,10 @@ def run(
                     timeout,
                     f"{len(staged)} documents recorded, routed and archived",
                 )
+                cpu = tree_cpu_seconds(pool.pid) - cpu_before[0], tree_cpu_seconds(watch.pid) - cpu_before[1]
             n_pages, kinds = _outcomes(url)
             intake_s = _last_received(url) - dropped_at
-    bare = bare_rates(model_dir, files, threads)
+    bare = bare_rates(model_dir, files, threads, provider=provider)
     elapsed = ended - started
     rate = n_pages / elapsed
     manifest = load_manifest(model_dir)
@@ -174,6 +208,10 @@ def run(
         "documents": len(staged),
         "database": url.split(":", 1)[0].split("+")[0],
         "threads": threads,
+        "processes": processes,
+        "provider": provider,
+        "confidence": confidence,
+        "decode_threads": decode_threads,
         "settle_s": settle,
         "seconds": elapsed,
         "pipeline_pages_per_s": rate,
@@ -184,6 +222,8 @@ def run(
         "ort_vs_pipeline": ratio(bare["ort"], rate),
         "overhead_ms_per_page": 1000.0 * (1.0 / rate - 1.0 / bare["ort"]),
         "model_share": ratio(rate, bare["ort"]),
+        "worker_cpu_ms_per_page": 1000.0 * cpu[0] / max(n_pages, 1),
+        "watcher_cpu_ms_per_page": 1000.0 * cpu[1] / max(n_pages, 1),
         "outcomes": f"{kinds.get('auto', 0)} / {kinds.get('review', 0)} / {kinds.get('failed', 0)}",
     }
 
@@ -191,7 +231,8 @@ def run(
 def summary(result: dict[str, Any]) -> list[str]:
     return [
         f"{result['model']}: {result['pages']} pages ({result['documents']} files), {result['database']}, "
-        f"watch settle {result['settle_s']} s, {result['threads']} threads",
+        f"watch settle {result['settle_s']} s, {result.get('processes', 1)} process(es) x "
+        f"{result['threads']} threads, {result.get('decode_threads', 1)} decode thread(s)",
         f"  end to end      {result['pipeline_pages_per_s']:8.1f} pages/s ({result['seconds']:.1f} s)",
         f"  watcher intake  {result['intake_pages_per_s']:8.1f} files/s (last file recorded after "
         f"{result['intake_seconds']:.1f} s)",
@@ -199,4 +240,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  decode only     {result['decode_pages_per_s']:8.1f} pages/s",
         f"  ratio bare / end to end {result['ort_vs_pipeline']:.1f}x; overhead "
         f"{result['overhead_ms_per_page']:.1f} ms per page; auto / review / failed {result['outcomes']}",
+        f"  CPU per page    worker {result['worker_cpu_ms_per_page']:.1f} ms (all its processes), watcher "
+        f"{result['watcher_cpu_ms_per_page']:.1f} ms",
     ]

@@ -8,6 +8,7 @@ services are only used, never restarted or flushed.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -108,3 +109,21 @@ def watcher(settings: Mapping[str, Any], inbox: Path, log_path: Path) -> Iterato
 
 def unique_queue(kind: str) -> str:
     return f"docsort-bench-{kind}-{uuid.uuid4().hex[:8]}"
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process and its living descendants have used (from /proc; 0 when
+    gone): what a run costs in CPU, which a shared machine's load does not change much, unlike its time."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

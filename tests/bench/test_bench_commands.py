@@ -107,6 +107,19 @@ def test_bench_cam_times_review_and_auto_paths_on_the_same_pages(tiny: tuple[Pat
     assert result["review_extra_ms_per_page"] == pytest.approx(
         result["review_ms_per_page"] - result["auto_ms_per_page"]
     )
+    # one job of 8 pages: its commits are the commits per page times 8 (and few: one step, one commit)
+    assert result["auto_commits_per_job"] == pytest.approx(8 * result["auto_commits_per_page"])
+    assert 0 < result["review_commits_per_job"] < 8
+
+
+def test_bench_pages_come_from_data_or_a4_not_both(tiny: tuple[Path, Path]) -> None:
+    version, pages = tiny
+    proc = subprocess.run(
+        [sys.executable, "-m", "docsort.cli", "bench", "cam", "--model", str(version), "--data", str(pages),
+         "--a4"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "give --data DIR or --a4" in proc.stderr
 
 
 def test_bench_pipeline_runs_watch_folder_to_routed_files_and_bare_model(tiny: tuple[Path, Path]) -> None:

@@ -1,4 +1,4 @@
-"""The pieces the benchmarks stand on: FLOP counting, the peak estimate, the docs table writer."""
+"""The pieces the benchmarks stand on: FLOP counting, the peak estimate, the docs table writer, A4 pages."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from docsort.bench.a4 import a4_folder
 from docsort.bench.docs import Section, existing_rows, num, plain, record
 from docsort.bench.flops import count_flops
 from docsort.bench.machine import Machine
@@ -64,3 +65,13 @@ def test_docs_table_replaces_the_run_with_the_same_key_and_leaves_other_sections
     comment = text[text.index("<!-- docsort-bench:demo:data") : text.index("<!-- docsort-bench:demo:end")]
     assert "--" not in comment[4:-4].replace("<!--", "").replace("-->", ""), "a comment may not hold --"
     assert json.loads(json.dumps(rows))[0]["command"].endswith("--write-docs")
+
+
+def test_a4_pages_for_the_benchmarks_are_made_once_and_reused(tmp_path: Path) -> None:
+    folder = a4_folder(4, seed=3, root=tmp_path)
+    files = sorted(p for p in folder.rglob("*") if p.suffix in {".jpg", ".tif", ".png", ".pdf"})
+    assert len(files) == 4 and (folder / "truth.json").is_file()
+    stamps = [p.stat().st_mtime_ns for p in files]
+    assert a4_folder(4, seed=3, root=tmp_path) == folder
+    assert [p.stat().st_mtime_ns for p in files] == stamps  # reused, not drawn again
+    assert not list(tmp_path.glob(".*part"))

@@ -9,7 +9,7 @@ from PIL import Image
 from schema.errors import ModelIncompatible
 from schema.manifest import InputSpec
 from tests.support.tiny_model import make_tiny_model
-from worker.cam import content_box, heatmap_for_page, overlay_image, preview
+from worker.cam import HEAT_SIDE, content_box, heat_image, heatmap_for_page, preview, save_image
 from worker.decode import decode_file
 from worker.infer import infer
 from worker.inference import CPU, CUDA, apply_temperature, choose_providers, load_model
@@ -29,12 +29,26 @@ def test_heat_lies_where_the_map_is_hot_on_the_page() -> None:
     assert heat[:40, :40].mean() > 0.5 > heat[60:, 100:].mean()
 
 
-def test_overlay_puts_page_and_heat_side_by_side() -> None:
-    page = Image.new("RGB", (60, 40), (200, 200, 200))
-    out = overlay_image(page, np.random.default_rng(0).random((4, 4)), InputSpec(height=32, width=32))
-    arr = np.asarray(out)
-    assert out.size[1] == 40 and out.size[0] > 120
-    assert (arr[:, :60] == 200).all() and not (arr[:, -60:] == 200).all()
+def test_heat_image_is_small_in_the_pages_proportions_and_hot_where_the_map_is() -> None:
+    cam = np.zeros((8, 8))
+    cam[2:4, 0:2] = 5.0  # top-left of the letterboxed content
+    heat = heat_image(cam, (2000, 1000), InputSpec(height=32, width=32, resize="letterbox"))
+    assert heat.mode == "RGB" and heat.size == (HEAT_SIDE, HEAT_SIDE // 2)
+    arr = np.asarray(heat).astype(int)
+    hot, cold = arr[:20, :20].mean(axis=(0, 1)), arr[-20:, -40:].mean(axis=(0, 1))
+    assert hot[0] > hot[2] and cold[2] > cold[0]  # JET: red where hot, blue where cold
+    small = heat_image(cam, (60, 40), InputSpec(height=32, width=32))
+    assert small.size == (60, 40)  # never enlarged past the page
+
+
+def test_review_images_are_written_as_their_suffix_says(tmp_path: Path) -> None:
+    page = Image.new("RGB", (300, 200), (200, 100, 50))
+    jpeg = save_image(page, tmp_path / "p.jpg")
+    png = save_image(page, tmp_path / "h.png")
+    with Image.open(jpeg) as a, Image.open(png) as b:
+        assert (a.format, b.format) == ("JPEG", "PNG")
+        assert np.abs(np.asarray(a).astype(int) - np.asarray(page)).mean() < 2
+    assert not list(tmp_path.glob(".*part"))
 
 
 def test_preview_never_enlarges_and_bounds_the_longest_side() -> None:

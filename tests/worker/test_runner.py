@@ -49,9 +49,7 @@ def test_pages_become_rows_and_routed_files(ctx: WorkerContext, tmp_path: Path) 
         assert {d.state for d in s.scalars(select(Document))} == {DocumentState.done}
 
 
-def test_review_page_gets_image_and_cam_overlay_that_differs_from_page(
-    ctx: WorkerContext, tmp_path: Path
-) -> None:
+def test_review_page_gets_a_jpeg_image_and_a_small_cam_heat_map(ctx: WorkerContext, tmp_path: Path) -> None:
     grey = write_page(tmp_path / "grey.png", 128, size=(400, 300))
     outcome = run_admitted(ctx, _job(grey))
     assert outcome.review == 1
@@ -59,12 +57,12 @@ def test_review_page_gets_image_and_cam_overlay_that_differs_from_page(
         page = s.scalars(select(Page)).one()
         decision = s.scalars(select(RoutingDecision)).one()
     assert decision.kind == DecisionKind.review and decision.cam_path
+    assert (page.image_path or "").endswith(".jpg") and decision.cam_path.endswith("-heat.png")
     plain = np.asarray(Image.open(page.image_path or ""))
-    overlay = np.asarray(Image.open(decision.cam_path))
-    assert plain.shape == (300, 400, 3)
-    assert overlay.shape[0] == 300 and overlay.shape[1] > 2 * 400
-    right = overlay[:, -400:].astype(int)
-    assert np.abs(right - plain.astype(int)).mean() > 10
+    heat = np.asarray(Image.open(decision.cam_path))
+    assert plain.shape == (300, 400, 3) and np.abs(plain.astype(int) - 128).mean() < 2
+    assert heat.shape == (96, 128, 3)  # the heat map: small, the page's proportions
+    assert np.abs(heat.astype(int) - plain[:96, :128]).mean() > 10
 
 
 def test_running_a_job_twice_records_and_routes_once(ctx: WorkerContext, tmp_path: Path) -> None:
