@@ -100,8 +100,17 @@ def move_to_error(path: Path | None, error_dir: Path, filename: str, sha256: str
     return moved
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
 def finish_file(
-    sessions: sessionmaker[Session], job_file: JobFile, on_done: OnDone, archive_dir: Path, error_dir: Path
+    sessions: sessionmaker[Session],
+    job_file: JobFile,
+    on_done: OnDone,
+    archive_dir: Path,
+    error_dir: Path,
+    processing_dir: Path | None = None,
 ) -> None:
     """Step 8, after the outcome is committed: archive, delete or keep the file; a failed one goes to
     the error area. A file with a document not delivered yet stays where it is for the next attempt; a
@@ -114,6 +123,12 @@ def finish_file(
         if document.state == DocumentState.done and undelivered(session, document.id):
             log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
             return
+        if (
+            job_file.path is not None
+            and processing_dir is not None
+            and not _inside(job_file.path, processing_dir)
+        ):
+            return  # docsort moves or deletes only the files it staged in its processing area
         stored = Path(document.stored_path) if document.stored_path else None
         owns_record = stored is None or job_file.path is None or stored == job_file.path
         if document.state == DocumentState.failed:

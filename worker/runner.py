@@ -125,7 +125,15 @@ def fail(ctx: WorkerContext, job_file: JobFile, reason: str) -> None:
 
 
 def finish(ctx: WorkerContext, job_file: JobFile, on_done: OnDone) -> None:
-    finish_file(ctx.sessions, job_file, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
+    settings = ctx.settings
+    finish_file(
+        ctx.sessions,
+        job_file,
+        on_done,
+        settings.dir("archive"),
+        settings.dir("error"),
+        settings.dir("processing"),
+    )
 
 
 def _unreadable(decoded: DecodedFile) -> str:
