@@ -13,6 +13,7 @@ named is never moved or deleted. ``on_done`` applies to docsort's copy (``keep``
 
 from __future__ import annotations
 
+import os
 import uuid
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,6 +72,8 @@ def take_named(ref: DocumentRef, settings: IngestSettings) -> Named:
     try:
         if not settings.celery_roots:
             raise PathRefused(ref.path, "this worker takes no paths: DOCSORT_CELERY_ROOTS is not set")
+        if os.path.islink(ref.path):
+            raise PathRefused(ref.path, "is a symbolic link (refused)")
         roots = real_roots(settings.celery_roots)
         real = resolve_under(ref.path, roots, what="DOCSORT_CELERY_ROOTS")
         area = settings.dir("processing") / SOURCE

@@ -120,6 +120,7 @@ class Watcher:
             for folder, dirs, files in os.walk(root):
                 here = Path(folder)
                 dirs[:] = [d for d in dirs if not ignored_name(d) and not self._excluded(here / d)]
+                yield from (here / d for d in dirs if (here / d).is_symlink())  # refused, never walked
                 for name in files:
                     if not ignored_name(name):
                         yield here / name
