@@ -65,7 +65,9 @@ def _prepare(sessions: sessionmaker[Session], job_id: str, settings: IngestSetti
         return {
             "url": job.callback_url,
             "body": json.dumps(payload, separators=(",", ":")).encode(),
-            "secret": callback_secret(settings.secret_key, client.name if client else ""),
+            "secret": callback_secret(
+                settings.secret_key, client.name if client else "", client.secret_version if client else 0
+            ),
         }
 
 
