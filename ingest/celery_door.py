@@ -65,11 +65,18 @@ class Named:
     refused: str | None = None
 
 
+def _storable(text: str) -> str:
+    """Text a database stores as it is (PostgreSQL refuses NUL characters)."""
+    return text.replace("\0", "\\0")
+
+
 def take_named(ref: DocumentRef, settings: IngestSettings) -> Named:
     """Copy the named file into ``processing/celery`` if it is a regular file under the Celery roots.
     The file named is only read, never moved or deleted."""
-    source_ref = (ref.source_ref or ref.path)[:2000]
+    source_ref = _storable(ref.source_ref or ref.path)[:2000]
     try:
+        if "\0" in ref.path:
+            raise PathRefused(_storable(ref.path), "a path may not hold a NUL character")
         if not settings.celery_roots:
             raise PathRefused(ref.path, "this worker takes no paths: DOCSORT_CELERY_ROOTS is not set")
         if os.path.islink(ref.path):
@@ -79,7 +86,7 @@ def take_named(ref: DocumentRef, settings: IngestSettings) -> Named:
         area = settings.dir("processing") / SOURCE
         with open_regular(real, roots, settings.max_file_bytes, shown=ref.path) as (fh, _st):
             staged = stage_copy_stream(
-                fh, area, ref.filename or real.name, source_ref, limit=settings.max_file_bytes
+                fh, area, _storable(ref.filename or real.name), source_ref, limit=settings.max_file_bytes
             )
     except PathRefused as exc:
         return Named(ref, source_ref, refused=exc.reason)
@@ -98,7 +105,7 @@ def _refused_row(session: Session, named: Named, job_id: str, split: str | None)
         "sha256": placeholder_sha(ref.path),
         "source": SOURCE,
         "source_ref": named.source_ref,
-        "filename": (ref.filename or Path(ref.path).name or "file")[:1000],
+        "filename": _storable(ref.filename or Path(ref.path).name or "file")[:1000],
         "job_id": job_id,
         "split": ref.split or split,
     }
@@ -108,7 +115,7 @@ def _refused_row(session: Session, named: Named, job_id: str, split: str | None)
     )
     if document.state not in FINISHED:
         record_failure(session, document, reason)
-    log.warning("file.refused", job_id=job_id, path=ref.path[:500], reason=reason)
+    log.warning("file.refused", job_id=job_id, path=_storable(ref.path)[:500], reason=reason)
     return DocumentRef(path="", document_id=document.id, sha256=document.sha256, source=SOURCE)
 
 

@@ -75,12 +75,12 @@ def test_hostile_paths_are_refused_with_their_reason_and_no_file_outside_the_roo
         queue=shared_queue,
         celery_roots=str(roots),
         max_file_bytes=MAX_BYTES,
-        max_documents_per_message=len(named),
+        max_documents_per_message=len(named) + 1,
     )
-    send_classify(
-        ws.broker_url, shared_queue, {"documents": [{"path": str(p)} for p in named], "on_done": "delete"}
-    )
-    wait_for(lambda: finished_count(ws) == len(named), 120, "every named file has an outcome")
+    nul = {"path": f"{roots}/nul\0name.png", "filename": "evil\0.png"}  # PostgreSQL refuses NUL in text
+    documents = [{"path": str(p)} for p in named] + [nul]
+    send_classify(ws.broker_url, shared_queue, {"documents": documents, "on_done": "delete"})
+    wait_for(lambda: finished_count(ws) == len(documents), 120, "every named file has an outcome")
     worker.wait_for_log("job.processed")
     outcomes = read_outcomes(ws)
     assert outcomes["good.png"].state == DocumentState.done
@@ -93,6 +93,7 @@ def test_hostile_paths_are_refused_with_their_reason_and_no_file_outside_the_roo
     assert "FIFO" in reasons["pipe.png"], reasons
     assert "larger than the limit" in reasons["huge.png"], reasons
     assert "outside DOCSORT_CELERY_ROOTS" in (outcomes["environ"].error or "")
+    assert "NUL character" in (outcomes["evil\\0.png"].error or ""), sorted(outcomes)
     for name in reasons:
         assert outcomes[name].state == DocumentState.failed
         assert outcomes[name].stored_path is None  # nothing of it was copied in
@@ -106,7 +107,7 @@ def test_hostile_paths_are_refused_with_their_reason_and_no_file_outside_the_roo
 
     # one file too many: the message is refused whole, nothing is read or recorded
     before = _document_ids(ws.database_url)
-    too_many = [write_scan(roots / f"n{i}.png", 255, 20 + i, (600, 800)) for i in range(len(named) + 1)]
+    too_many = [write_scan(roots / f"n{i}.png", 255, 20 + i, (600, 800)) for i in range(len(documents) + 1)]
     send_classify(ws.broker_url, shared_queue, {"documents": [{"path": str(p)} for p in too_many]})
     worker.wait_for_log("job.refused")
     assert "more than the limit" in worker.log()
