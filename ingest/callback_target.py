@@ -29,10 +29,10 @@ class CallbackRefused(DocsortError):
 
 @dataclass(frozen=True)
 class Target:
-    """A checked callback: the URL to connect to (an address), and the headers and extensions that keep
-    the name for the server and for TLS."""
+    """A checked callback: the URLs to connect to (one per checked address, tried in order), and the
+    headers and extensions that keep the name for the server and for TLS."""
 
-    url: httpx.URL
+    urls: list[httpx.URL]
     headers: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, str] = field(default_factory=dict)
 
@@ -76,7 +76,7 @@ def check_target(url: str, allowed: Sequence[Network]) -> Target:
             f"{parsed.host} resolves to {refused[0] if refused else 'no address'}, which callbacks may not "
             "reach (not a public address; DOCSORT_CALLBACK_ALLOWED_NETWORKS can allow a network)"
         )
-    ip = addresses[0]
     host_header = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
     extensions = {"sni_hostname": parsed.host} if parsed.scheme == "https" else {}
-    return Target(parsed.copy_with(host=str(ip)), {"Host": host_header}, extensions)
+    urls = [parsed.copy_with(host=str(ip)) for ip in addresses]
+    return Target(urls, {"Host": host_header}, extensions)

@@ -22,7 +22,7 @@ import httpx
 from celery import Task, shared_task
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.callback_target import CallbackRefused, Network, check_target
+from ingest.callback_target import CallbackRefused, Network, Target, check_target
 from ingest.results import job_result
 from ingest.settings import IngestSettings, get_ingest_settings
 from ingest.signing import SIGNATURE_HEADER, callback_secret, sign_body
@@ -89,17 +89,32 @@ def post_callback(
         **target.headers,
     }
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            request = client.build_request(
-                "POST", target.url, content=body, headers=headers, extensions=target.extensions
-            )
-            response = client.send(request)
+        response = _send_to_first_answering(target, body, headers, timeout)
     except httpx.HTTPError as exc:
         return False, True, f"{type(exc).__name__}: {exc}"
     code = response.status_code
     if 200 <= code < 300:
         return True, False, f"HTTP {code}"
     return False, code >= 500 or code in RETRYABLE_STATUS, f"HTTP {code}"
+
+
+def _send_to_first_answering(
+    target: Target, body: bytes, headers: dict[str, str], timeout: float
+) -> httpx.Response:
+    """POST to the checked addresses in turn until one accepts the connection."""
+    with httpx.Client(timeout=timeout, follow_redirects=False) as client:
+        for url in target.urls[:-1]:
+            try:
+                return client.send(_request(client, url, body, headers, target))
+            except httpx.ConnectError:
+                continue
+        return client.send(_request(client, target.urls[-1], body, headers, target))
+
+
+def _request(
+    client: httpx.Client, url: httpx.URL, body: bytes, headers: dict[str, str], target: Target
+) -> httpx.Request:
+    return client.build_request("POST", url, content=body, headers=headers, extensions=target.extensions)
 
 
 def backoff_seconds(settings: IngestSettings, retries: int) -> float:
