@@ -170,10 +170,14 @@ def run(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     try:
         if deliveries > MAX_DELIVERIES:
             reason = f"the worker died {deliveries - 1} times while classifying this job"
-            return _give_up(ctx, job, reason)
-        return _run(self, ctx, job, retries)
-    finally:
+            outcome = _give_up(ctx, job, reason)
+        else:
+            outcome = _run(self, ctx, job, retries)
+    except Exception:  # a retry, or a fault the process survives; a kill (SystemExit) keeps the count
         _ended(ctx, key)
+        raise
+    _ended(ctx, key)
+    return outcome
 
 
 def _run(self: Task, ctx: WorkerContext, job: ClassifyJob, retries: int) -> dict[str, Any]:
