@@ -56,7 +56,14 @@ def settings_env(settings: BaseSettings | Mapping[str, Any], **overrides: Any) -
     """``DOCSORT_*`` variables that reproduce ``settings`` (fields left None are omitted)."""
     values = dict(settings) if isinstance(settings, Mapping) else settings.model_dump()
     values.update(overrides)
-    return {f"DOCSORT_{k.upper()}": str(v) for k, v in values.items() if v is not None}
+    return {f"DOCSORT_{k.upper()}": _env_value(v) for k, v in values.items() if v is not None}
+
+
+def _env_value(value: Any) -> str:
+    """A setting as the environment spells it (a list: comma-separated)."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def clean_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """The jobs API for enterprise systems (``/v1/...``), mounted by :func:`docsort.serve.create_app`.
 
 Every route needs an API key (``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; made by
-``docsort apikey create NAME``). A client sees its own jobs, and the documents those jobs brought.
+``docsort apikey create NAME``). A client sees its own jobs, and the documents those jobs brought, as
+they brought them: the same bytes sent by another client show this client's name, source and time.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.api_intake import JobInput, JobRequest, RequestRejected, read_job_input, resolve_paths, stage_all
@@ -203,16 +204,14 @@ def get_job(job_id: str, request: Request, client: Client) -> JobResult:
 )
 def get_document(document_id: int, request: Request, client: Client) -> DocumentOutcome:
     with session_scope(_sessions(request)) as session:
-        mine = session.scalar(
-            select(
-                exists().where(
-                    Receipt.document_id == document_id,
-                    Receipt.job_id == SubmissionJob.id,
-                    SubmissionJob.client_id == client.id,
-                )
-            )
+        receipt = session.scalar(
+            select(Receipt)
+            .join(SubmissionJob, Receipt.job_id == SubmissionJob.id)
+            .where(Receipt.document_id == document_id, SubmissionJob.client_id == client.id)
+            .order_by(Receipt.id)
+            .limit(1)
         )
-        outcome = document_result(session, document_id) if mine else None
+        outcome = document_result(session, document_id, receipt) if receipt is not None else None
         if outcome is None:
             raise HTTPException(404, f"no document {document_id} for this client")
         return outcome

@@ -22,8 +22,8 @@ def _sessions() -> sessionmaker[Session]:
     return db.make_sessionmaker(db.make_engine(settings.database_url))
 
 
-def _print_key(name: str, key: str) -> None:
-    secret = callback_secret(get_ingest_settings().secret_key, name)
+def _print_key(name: str, key: str, version: int) -> None:
+    secret = callback_secret(get_ingest_settings().secret_key, name, version)
     typer.echo(f"API key for {name} (shown once; only its hash is kept):\n{key}")
     typer.echo(f"callback signing secret (X-Docsort-Signature, HMAC-SHA256 of the body):\n{secret}")
 
@@ -33,17 +33,19 @@ def create(name: str = typer.Argument(..., help="Name of the client system.")) -
     """Make a client and print its key once."""
 
     with db.session_scope(_sessions()) as session:
-        _client, key = create_client(session, name)
-    _print_key(name, key)
+        client, key = create_client(session, name)
+        version = client.secret_version or 0
+    _print_key(name, key, version)
 
 
 @apikey_app.command("rotate")
 def rotate(name: str = typer.Argument(..., help="Name of the client system.")) -> None:
-    """Give a client a new key (the old one stops working) and print it once."""
+    """Give a client a new key and callback secret (the old ones stop working) and print them once."""
 
     with db.session_scope(_sessions()) as session:
-        _client, key = rotate_client(session, name)
-    _print_key(name, key)
+        client, key = rotate_client(session, name)
+        version = client.secret_version
+    _print_key(name, key, version)
 
 
 @apikey_app.command("revoke")

@@ -1,13 +1,14 @@
 """Reading a ``POST /v1/jobs`` request within its limits, and turning it into staged files.
 
 The body limit is checked against ``Content-Length`` before anything is read, and again while the body
-streams in (a chunked request has no length); the file count limit while the form is parsed. A path is
-accepted only when, with every symlink resolved, it lies under the shared root.
+streams in (a chunked request has no length); a JSON or form body has its own, smaller limit. The file
+count limit applies while the form is parsed and while folders are walked. A path is accepted only when,
+with every symlink resolved, it lies under the shared root, and it is read only as a regular file
+(:mod:`ingest.paths`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 from starlette.requests import Request
 
+from ingest.paths import PathRefused, open_regular, real_roots, resolve_under, walk_regular
 from ingest.settings import IngestSettings
 from ingest.staging import IntakeError, Staged, UploadTooLarge, stage_copy_stream
 from ingest.watch import ignored_name
@@ -91,7 +93,8 @@ async def read_job_input(request: Request, settings: IngestSettings) -> JobInput
     _check_length(request, limit)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("application/json"):
-        body = b"".join([c async for c in _limited(request, limit)])
+        _check_length(request, settings.api_max_json_bytes)
+        body = b"".join([c async for c in _limited(request, settings.api_max_json_bytes)])
         try:
             parsed = JobRequest.model_validate_json(body)
         except ValidationError as exc:
@@ -106,7 +109,8 @@ async def read_job_input(request: Request, settings: IngestSettings) -> JobInput
             max_part_size=64 * 1024,
         )
     elif ctype.startswith("application/x-www-form-urlencoded"):
-        parser = FormParser(request.headers, _limited(request, limit))
+        _check_length(request, settings.api_max_json_bytes)
+        parser = FormParser(request.headers, _limited(request, settings.api_max_json_bytes))
     else:
         raise RequestRejected(415, "send multipart/form-data (files), or JSON or a form with `paths`")
     try:
@@ -126,51 +130,39 @@ async def read_job_input(request: Request, settings: IngestSettings) -> JobInput
     return JobInput(uploads=uploads, paths=paths, callback_url=callback_url, split=rules)
 
 
-def _under_root(raw: str, root: Path) -> Path:
-    candidate = Path(raw)
-    full = candidate if candidate.is_absolute() else root / candidate
-    real = Path(os.path.realpath(full))
-    if not real.is_relative_to(root):
-        raise RequestRejected(400, f"{raw}: path is outside the shared root {root}")
-    if not real.exists():
-        raise RequestRejected(400, f"{raw}: no such file under the shared root")
-    return real
-
-
 def resolve_paths(raw_paths: list[str], settings: IngestSettings) -> list[tuple[Path, str]]:
-    """(real file, path as given) for every file named, folders expanded; 400 for anything outside."""
+    """(real file, path as given) for every file named, folders expanded (never following a link, and
+    stopping once there are more than ``api_max_files``); 400 for anything outside the shared root, a
+    link, a FIFO or a device, 413 for too many files."""
     if settings.shared_root is None:
         raise RequestRejected(400, "this server takes no paths: DOCSORT_SHARED_ROOT is not set")
-    root = Path(os.path.realpath(settings.shared_root))
+    roots = real_roots([settings.shared_root])
+    limit = settings.api_max_files
     files: list[tuple[Path, str]] = []
-    for raw in raw_paths:
-        real = _under_root(raw, root)
-        if real.is_file():
-            files.append((real, raw))
-            continue
-        for folder, dirs, names in os.walk(real):
-            dirs[:] = sorted(d for d in dirs if not ignored_name(d))
-            for name in sorted(names):
-                if ignored_name(name):
-                    continue
-                inner = _under_root(os.path.join(folder, name), root)
-                files.append((inner, str(Path(raw) / Path(folder).relative_to(real) / name)))
+    try:
+        for raw in raw_paths:
+            real = resolve_under(raw, roots, base=roots[0], what="the shared root")
+            if real.is_dir():
+                for inner in walk_regular(real, ignored_name, limit - len(files)):
+                    files.append((inner, str(Path(raw) / inner.relative_to(real))))
+            elif real.exists() or real.is_symlink():
+                files.append((real, raw))
+            else:
+                raise PathRefused(raw, "no such file under the shared root")
+            if len(files) > limit:
+                raise RequestRejected(413, f"more than the limit of {limit} files per job")
+    except PathRefused as exc:
+        status = 413 if exc.reason.startswith("holds more than the limit") else 400
+        raise RequestRejected(status, str(exc)) from exc
     return files
 
 
-def _stage_shared(real: Path, given: str, area: Path, root: Path | None) -> Staged:
-    """Copy a shared file, checking again, on the opened file itself, that it lies under the root
-    (a path swapped for a symlink after it was checked is refused)."""
-    try:
-        fh = real.open("rb")
-    except OSError as exc:
-        raise IntakeError(f"{given}: cannot be read ({exc.strerror or exc})") from exc
-    with fh:
-        fd_link = Path(f"/proc/self/fd/{fh.fileno()}")  # Linux; elsewhere the checked path stands
-        opened = Path(os.path.realpath(fd_link)) if fd_link.exists() else real
-        if root is None or not opened.is_relative_to(root):
-            raise RequestRejected(400, f"{given}: path is outside the shared root")
-        return stage_copy_stream(fh, area, real.name, given)
+def _stage_shared(real: Path, given: str, area: Path, settings: IngestSettings) -> Staged:
+    """Copy a shared file: opened without following a link, checked on the descriptor (a regular file,
+    under the shared root, within the size limit)."""
+    roots = [settings.shared_root] if settings.shared_root else []
+    with open_regular(real, roots, settings.max_file_bytes, shown=given) as (fh, _st):
+        return stage_copy_stream(fh, area, real.name, given, limit=settings.max_file_bytes)
 
 
 def stage_all(
@@ -182,16 +174,15 @@ def stage_all(
         for upload in job.uploads:
             name = upload.filename or "upload"
             upload.file.seek(0)
-            staged.append(
-                stage_copy_stream(upload.file, area, name, name, limit=settings.api_max_upload_bytes)
-            )
-        root = Path(os.path.realpath(settings.shared_root)) if settings.shared_root else None
+            limit = min(settings.api_max_upload_bytes, settings.max_file_bytes)
+            staged.append(stage_copy_stream(upload.file, area, name, name, limit=limit))
         for real, given in files:
-            staged.append(_stage_shared(real, given, area, root))
+            staged.append(_stage_shared(real, given, area, settings))
     except IntakeError as exc:
         for item in staged:
             item.path.unlink(missing_ok=True)
-        raise RequestRejected(413 if isinstance(exc, UploadTooLarge) else 400, str(exc)) from exc
+        too_large = isinstance(exc, UploadTooLarge) or "larger than the limit" in str(exc)
+        raise RequestRejected(413 if too_large else 400, str(exc)) from exc
     except BaseException:
         for item in staged:
             item.path.unlink(missing_ok=True)

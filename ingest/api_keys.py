@@ -94,10 +94,12 @@ def revoke_client(session: Session, name: str) -> ApiClient:
 
 
 def rotate_client(session: Session, name: str) -> tuple[ApiClient, str]:
-    """A new key for an existing client (revoked or not); the old key stops working at once."""
+    """A new key and callback signing secret for an existing client (revoked or not); the old key stops
+    working at once, and callbacks sent from now on are signed with the new secret."""
     client = session.scalar(select(ApiClient).where(ApiClient.name == name))
     if client is None:
         raise ApiKeyError(f"no API client named {name!r}")
     made = new_key()
     client.key_prefix, client.key_hash, client.revoked_at = made.prefix, made.key_hash, None
+    client.secret_version = (client.secret_version or 0) + 1  # the callback signing secret changes too
     return client, made.key

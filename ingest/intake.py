@@ -48,7 +48,7 @@ class NotSent(IntakeError):
     """The job is recorded but its classify messages could not be sent; recovery sends them later."""
 
 
-DOORS = ("watch", "api", "submit")
+DOORS = ("watch", "api", "submit", "celery")
 RECORD_ATTEMPTS = 5
 
 

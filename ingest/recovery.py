@@ -4,7 +4,8 @@
   again with its subfolder tag; an upload or a submitted copy goes to the error folder with a reason,
   since its sender was told the request failed.
 - A document still ``received`` (recorded, never sent): its classify job is sent.
-- A half-written ``.part`` copy: removed (the original was never touched).
+- A half-written ``.part`` copy, or a Celery door copy that no document names: removed (the original
+  was never touched; the Celery message is redelivered).
 
 Only things older than ``recover_after_seconds`` are touched, so a door at work in another process is
 never raced.
@@ -91,6 +92,11 @@ def recover_orphans(intake: Intake, report: RecoveryReport) -> None:
             report.temps_removed += 1
         orphans = _unrecorded(intake, _old(iter_staged_files(area), grace))
         if not orphans:
+            continue
+        if door == "celery":  # docsort's own copy; the file named is where it was, its message redelivered
+            for path in orphans:
+                path.unlink(missing_ok=True)
+                report.temps_removed += 1
             continue
         if door != "watch":
             for path in orphans:

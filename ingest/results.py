@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -205,7 +206,11 @@ def job_result(session: Session, job_id: str) -> JobResult | None:
         doc = docs[r.document_id]
         path = _display_path(r.source, r.source_ref, doc.filename)
         pages.extend(document_pages(doc, decisions[doc.id], path, r.duplicate))
-        documents.extend(document_results(doc, path))
+        results = document_results(doc, path)
+        if r.duplicate and _first_client(session, doc.id) != job.client_id:
+            # another client's content: its outcome, never where that client's copy was delivered
+            results = [d.model_copy(update={"delivered": None}) for d in results]
+        documents.extend(results)
     counts = JobCounts(
         documents=job.n_documents,
         duplicates=job.n_duplicate,
@@ -228,23 +233,43 @@ def job_result(session: Session, job_id: str) -> JobResult | None:
     )
 
 
-def document_result(session: Session, document_id: int) -> DocumentOutcome | None:
+def _first_client(session: Session, document_id: int) -> int | None:
+    """The client whose job first brought the content (None: a door without clients)."""
+    stmt = (
+        select(SubmissionJob.client_id)
+        .join(Receipt, Receipt.job_id == SubmissionJob.id)
+        .where(Receipt.document_id == document_id)
+        .order_by(Receipt.id)
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+def document_result(
+    session: Session, document_id: int, receipt: Receipt | None = None
+) -> DocumentOutcome | None:
+    """A document's outcome; seen through ``receipt`` (a client's own arrival of the content), its name,
+    source and time are the receipt's, never those of another client's arrival of the same bytes."""
     doc = _load_documents(session, [document_id]).get(document_id)
     if doc is None:
         return None
     decisions = _load_decisions(session, [document_id])[document_id]
-    path = _display_path(doc.source, doc.source_ref, doc.filename)
+    filename, source, source_ref, received_at = doc.filename, doc.source, doc.source_ref, doc.received_at
+    if receipt is not None:
+        source, source_ref, received_at = receipt.source, receipt.source_ref, receipt.received_at
+        filename = PurePosixPath(receipt.source_ref.replace("\\", "/")).name or filename
+    path = _display_path(source, source_ref, filename)
     return DocumentOutcome(
         document_id=doc.id,
-        filename=doc.filename,
-        source=doc.source,
-        source_ref=doc.source_ref,
+        filename=filename,
+        source=source,
+        source_ref=source_ref,
         sha256=doc.sha256,
         media_type=doc.media_type,
         size_bytes=doc.size_bytes,
         state=doc.state.value,
         error=doc.error,
-        received_at=doc.received_at,
+        received_at=received_at,
         finished_at=doc.finished_at,
         pages=document_pages(doc, decisions, path, duplicate=False),
     )

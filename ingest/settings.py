@@ -7,10 +7,12 @@ They extend :class:`schema.settings.DocsortSettings` and are read from the same 
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import NoDecode
 
 from schema.errors import SettingsInvalid
 from schema.messages import DEFAULT_QUEUE
@@ -55,11 +57,52 @@ class IngestSettings(DocsortSettings):
         2.0, ge=0, description="First retry delay of a job callback; doubles each retry (max 1 hour)."
     )
     callback_timeout_seconds: float = Field(10.0, gt=0, description="HTTP timeout of one callback attempt.")
+    callback_allowed_networks: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (comma-separated CIDR) callbacks may reach besides public addresses; "
+        "default: public addresses only.",
+    )
+    celery_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Folders (comma-separated) under which the Celery door reads the files a message "
+        "names; unset: every path is refused.",
+    )
+    max_file_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1, description="Largest file any door takes (bytes); larger ones are refused."
+    )
+    max_documents_per_message: int = Field(
+        100, ge=1, description="Most files one Celery door message may name; a longer message is refused."
+    )
+    api_max_json_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest JSON body of `POST /v1/jobs` (413 above)."
+    )
 
     @property
     def job_queue(self) -> str:
         """The queue classify jobs and callbacks are sent to."""
         return next((q.strip() for q in self.queue.split(",") if q.strip()), DEFAULT_QUEUE)
+
+    @field_validator("celery_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [p.strip() for p in value.split(",") if p.strip()]
+        return value
+
+    @field_validator("celery_roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            if not root.is_absolute():
+                raise ValueError(f"DOCSORT_CELERY_ROOTS: {str(root)!r} must be an absolute path")
+        return value
+
+    @field_validator("callback_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [n.strip() for n in value.split(",") if n.strip()]
+        return value
 
     @field_validator("shared_root")
     @classmethod

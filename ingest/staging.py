@@ -12,25 +12,19 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from schema.errors import DocsortError
+from ingest.errors import IntakeError, UploadTooLarge
+from ingest.paths import PathRefused, check_size, kind_of, open_regular
 from worker.imaging import sniff_media_type
 
 CHUNK = 1 << 20
 TOKEN_RE = re.compile(r"^[0-9a-f]{12}-.+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+,=@-]+")
-
-
-class IntakeError(DocsortError):
-    """A file could not be taken in (not found, unreadable, too large, outside the allowed root)."""
-
-
-class UploadTooLarge(IntakeError):
-    """An upload passed the configured size limit."""
 
 
 @dataclass(frozen=True)
@@ -89,11 +83,11 @@ def _copy_hashing(src: BinaryIO, temp: Path, limit: int | None = None) -> tuple[
 
 
 def hash_file(path: Path) -> tuple[str, int, bytes]:
-    """sha256, size and first bytes of a file."""
+    """sha256, size and first bytes of a regular file (a symlink or FIFO is refused, never followed)."""
     digest = hashlib.sha256()
     size = 0
     head = b""
-    with path.open("rb") as fh:
+    with open_regular(path) as (fh, _st):
         while block := fh.read(CHUNK):
             if not head:
                 head = block[:16]
@@ -117,21 +111,28 @@ def stage_copy_stream(
     return Staged(dest, sha, size, filename, source_ref, sniff_media_type(head))
 
 
-def stage_copy(src: Path, area: Path, source_ref: str | None = None) -> Staged:
-    """Copy a file (``docsort submit``, API paths) into the area; the original stays where it is."""
+def stage_copy(src: Path, area: Path, source_ref: str | None = None, max_bytes: int | None = None) -> Staged:
+    """Copy a regular file (``docsort submit``) into the area; the original stays where it is."""
+    with open_regular(src, max_bytes=max_bytes) as (fh, _st):
+        ref = source_ref if source_ref is not None else str(src)
+        return stage_copy_stream(fh, area, src.name, ref, limit=max_bytes)
+
+
+def check_movable(src: Path, max_bytes: int | None) -> None:
+    """A watched file is taken only as a regular file (not a link, FIFO or device) within the size limit."""
     try:
-        with src.open("rb") as fh:
-            return stage_copy_stream(fh, area, src.name, source_ref if source_ref is not None else str(src))
+        st = src.lstat()
     except FileNotFoundError as exc:
-        raise IntakeError(f"{src}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise IntakeError(f"{src}: is a folder, not a file") from exc
-    except PermissionError as exc:
-        raise IntakeError(f"{src}: permission denied") from exc
+        raise IntakeError(f"{src}: vanished before it could be taken") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise PathRefused(src, f"is {kind_of(st.st_mode)}, not a regular file (refused)")
+    check_size(src, st.st_size, max_bytes)
 
 
-def stage_move(src: Path, area: Path, tag: str) -> Staged:
-    """Move a watched file into ``area/<tag>/``: one rename, or copy-then-rename-then-unlink across disks."""
+def stage_move(src: Path, area: Path, tag: str, max_bytes: int | None = None) -> Staged:
+    """Move a watched file into ``area/<tag>/``: one rename, or copy-then-rename-then-unlink across disks.
+    A file swapped for a link between the check and the rename is put back where it was, and refused."""
+    check_movable(src, max_bytes)
     dest = staged_destination(area, src.name, safe_tag(tag))
     try:
         os.rename(src, dest)
@@ -149,13 +150,19 @@ def stage_move(src: Path, area: Path, tag: str) -> Staged:
             temp.unlink(missing_ok=True)
             raise
         src.unlink()
-    return describe_staged(dest, src.name, safe_tag(tag))
+    try:
+        return describe_staged(dest, src.name, safe_tag(tag))
+    except PathRefused:
+        os.rename(dest, src)
+        raise
 
 
 def describe_staged(path: Path, filename: str, source_ref: str) -> Staged:
     """Hash a file that is already in the processing area."""
     try:
         sha, size, head = hash_file(path)
+    except PathRefused:
+        raise
     except OSError as exc:
         raise IntakeError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     return Staged(path, sha, size, filename, source_ref, sniff_media_type(head))

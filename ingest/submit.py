@@ -56,7 +56,7 @@ def submit_paths(
     staged: list[Staged] = []
     try:
         for path in tqdm(files, desc="submitting", unit="file", file=sys.stderr, disable=not progress):
-            staged.append(stage_copy(path, area, source_ref=str(path)))
+            staged.append(stage_copy(path, area, str(path), intake.settings.max_file_bytes))
         return intake.take(
             staged, source=Source.submit, submitted_by=_user(), callback_url=callback_url, split=split
         )

@@ -3,13 +3,15 @@
 A file is a candidate from the moment it is seen (inotify event, polling, the scan at start or the
 periodic rescan). It is taken only when its size, mtime and inode have held still for the settle window
 and it can be opened for reading. Temporary names (``*.part``, ``*.tmp``, ``~*``) and dot files are
-never taken. A file's subfolder under the watch folder becomes its source tag.
+never taken. A file's subfolder under the watch folder becomes its source tag. A symlink, FIFO, device or
+a file larger than ``DOCSORT_MAX_FILE_BYTES`` is refused (logged once, left where it is).
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -19,8 +21,9 @@ from pathlib import Path
 import watchfiles
 
 from ingest.intake import Intake
+from ingest.paths import PathRefused, open_regular
 from ingest.recovery import recover
-from ingest.staging import IntakeError, Staged, stage_move
+from ingest.staging import IntakeError, Staged, check_movable, stage_move
 from schema.enums import Source
 from schema.logs import get_logger
 from worker.routing import RoutingRules
@@ -58,6 +61,7 @@ class Watcher:
         self.poll = poll
         self.stop = stop or threading.Event()
         self.candidates: dict[Path, _Candidate] = {}
+        self.refused: dict[Path, tuple[int, int, int]] = {}  # files refused, with the key they had
         self.excluded = [
             self.settings.dir(n).resolve() for n in ("processing", "archive", "error", "outbox", "review")
         ]
@@ -84,24 +88,39 @@ class Watcher:
     def consider(self, path: Path) -> None:
         if path in self.candidates or not self.wanted(path):
             return
-        if path.is_dir():  # a folder appeared: its files may have come before the watch on it did
+        if (
+            path.is_dir() and not path.is_symlink()
+        ):  # a folder appeared: its files may have come before the watch on it did
             for folder, dirs, files in os.walk(path):
                 dirs[:] = [d for d in dirs if not ignored_name(d)]
                 for name in files:
                     self.consider(Path(folder) / name)
             return
         try:
-            st = path.stat()
+            st = path.lstat()
         except OSError:
             return
-        if path.is_file():
-            self.candidates[path] = _Candidate((st.st_size, st.st_mtime_ns, st.st_ino), time.monotonic())
+        key = (st.st_size, st.st_mtime_ns, st.st_ino)
+        try:
+            if not stat.S_ISDIR(st.st_mode):
+                check_movable(path, self.settings.max_file_bytes)
+        except PathRefused as exc:
+            if self.refused.get(path) != key:  # said once per file, not at every rescan
+                self.refused[path] = key
+                log.warning("file.refused", path=str(path), reason=exc.reason)
+            return
+        except IntakeError:
+            return
+        self.refused.pop(path, None)
+        if stat.S_ISREG(st.st_mode):
+            self.candidates[path] = _Candidate(key, time.monotonic())
 
     def _walk(self) -> Iterator[Path]:
         for root in self.roots:
             for folder, dirs, files in os.walk(root):
                 here = Path(folder)
                 dirs[:] = [d for d in dirs if not ignored_name(d) and not self._excluded(here / d)]
+                yield from (here / d for d in dirs if (here / d).is_symlink())  # refused, never walked
                 for name in files:
                     if not ignored_name(name):
                         yield here / name
@@ -114,7 +133,7 @@ class Watcher:
     # --- taking settled files ----------------------------------------------------------------------
     def _settled(self, path: Path, cand: _Candidate, now: float) -> bool:
         try:
-            st = path.stat()
+            st = path.lstat()
         except OSError:
             self.candidates.pop(path, None)
             return False
@@ -125,8 +144,12 @@ class Watcher:
         if now - cand.stable_since < self.settings.watch_settle_seconds:
             return False
         try:
-            with path.open("rb") as fh:
+            with open_regular(path) as (fh, _st):
                 fh.read(1)
+        except PathRefused as exc:
+            self.candidates.pop(path, None)
+            log.warning("file.refused", path=str(path), reason=exc.reason)
+            return False
         except OSError:
             cand.stable_since = now
             return False
@@ -159,7 +182,8 @@ class Watcher:
             tag = path.parent.relative_to(root).as_posix()
             try:
                 tag = "" if tag == "." else tag
-                staged.append(replace(stage_move(path, area, tag), split=self.rules.split_for(tag)))
+                moved = stage_move(path, area, tag, self.settings.max_file_bytes)
+                staged.append(replace(moved, split=self.rules.split_for(tag)))
             except IntakeError as exc:
                 log.warning("file not taken", reason=str(exc))
         if not staged:

@@ -73,6 +73,18 @@ class ApiClient(Base):
     key_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    secret_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class CrashCount(Base):
+    """Attempts that never ended, by key (``decode:<sha256>``, ``run:<task id>:<retry>``): a process
+    that died while holding the key left its count behind. Kept in the database so that every broker
+    has the guard."""
+
+    __tablename__ = "crash_counts"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class Operator(Base):

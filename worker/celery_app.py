@@ -1,7 +1,9 @@
-"""The Celery application of docsort workers (Redis broker, JSON only).
+"""The Celery application of docsort workers (Redis or RabbitMQ broker, JSON only).
 
 Delivery guarantees: a job is acknowledged after it ran (``acks_late``), goes back to the queue if its
-process dies (``task_reject_on_worker_lost``), one job is reserved at a time per process (prefetch 1),
+process dies (``task_reject_on_worker_lost``) or is killed at the hard time limit
+(``task_acks_on_timeout`` off: its death is then counted like any other, and a job that keeps dying is
+failed with the reason, see :mod:`worker.tasks`), one job is reserved at a time per process (prefetch 1),
 and an unacknowledged job returns only after ``visibility_timeout``, which is checked to exceed the
 task time limit. A pickled (or any non-JSON) message is refused and dropped; the worker keeps running.
 
@@ -42,7 +44,8 @@ def celery_config(settings: WorkerSettings) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "task_acks_on_failure_or_timeout": True,
+        "task_acks_on_failure": True,
+        "task_acks_on_timeout": False,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": primary,
         "task_routes": {CLASSIFY_TASK: {"queue": primary}, RUN_TASK: {"queue": primary}},

@@ -98,6 +98,20 @@ def _decode_guarded(
         metrics.error("poison")
         return dead_letter_reason(crashes)
     try:
+        result = _decode_one(job_file, spec, limits, preview_side)
+    except Exception:  # the process lives on (a SystemExit from a kill at the time limit does not)
+        if guard is not None:
+            guard.finish(job_file.sha256)
+        raise
+    if guard is not None:
+        guard.finish(job_file.sha256)
+    return result
+
+
+def _decode_one(
+    job_file: JobFile, spec: InputSpec, limits: DecodeLimits | None, preview_side: int | None
+) -> DecodedFile | str:
+    try:
         if job_file.path is None:
             raise UnreadableImage(job_file.filename, "file not found")
         return decode_file(job_file.path, spec, preview_side, limits)
@@ -110,6 +124,3 @@ def _decode_guarded(
         metrics.error("decoder")
         log.exception("decode.unexpected_error", document_id=job_file.document_id, file=job_file.filename)
         return f"the decoder failed on this file ({type(exc).__name__}: {exc})"
-    finally:
-        if guard is not None:
-            guard.finish(job_file.sha256)

@@ -101,15 +101,25 @@ def move_to_error(path: Path | None, error_dir: Path, filename: str, sha256: str
     return moved
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(folder))
+
+
 def finish_files(
-    sessions: sessionmaker[Session], files: list[JobFile], on_done: OnDone, archive_dir: Path, error_dir: Path
+    sessions: sessionmaker[Session],
+    files: list[JobFile],
+    on_done: OnDone,
+    archive_dir: Path,
+    error_dir: Path,
+    processing_dir: Path | None = None,
 ) -> int:
     """Step 8, after the outcomes are committed, in one transaction for the job's files: archive, delete or
     keep each file; a failed one goes to the error area. A file with a document not delivered yet stays
     where it is for the next attempt; a file with a document waiting for review is archived, even when
     the job asked to delete it, so the operator's documents can be written from it. Returns how many of
     the files' documents failed. A fault after some files moved leaves them where a redelivered task finds
-    them (the names are stable)."""
+    them (the names are stable). Only files inside ``processing_dir`` (those docsort staged) are moved
+    or deleted."""
     ids = {f.document_id for f in files}
     if not ids:
         return 0
@@ -118,7 +128,7 @@ def finish_files(
         for job_file in files:
             document = documents.get(job_file.document_id)
             if document is not None:
-                _finish_file(session, document, job_file, on_done, archive_dir, error_dir)
+                _finish_file(session, document, job_file, on_done, archive_dir, error_dir, processing_dir)
         return sum(1 for d in documents.values() if d.state == DocumentState.failed)
 
 
@@ -129,12 +139,19 @@ def _finish_file(
     on_done: OnDone,
     archive_dir: Path,
     error_dir: Path,
+    processing_dir: Path | None,
 ) -> None:
     if document.state not in (DocumentState.done, DocumentState.failed):
         return
     if document.state == DocumentState.done and undelivered(session, document.id):
         log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
         return
+    if (
+        job_file.path is not None
+        and processing_dir is not None
+        and not _inside(job_file.path, processing_dir)
+    ):
+        return  # docsort moves or deletes only the files it staged in its processing area
     stored = Path(document.stored_path) if document.stored_path else None
     owns_record = stored is None or job_file.path is None or stored == job_file.path
     if document.state == DocumentState.failed:

@@ -1,27 +1,29 @@
 """Poison pages: a file whose decoding kills the worker process is set aside after a few crashes.
 
 A decoder that raises is handled where it raises. One that takes the whole process down (a crash in a
-codec, the kernel's out-of-memory killer) cannot be caught inside that process: Celery puts the job
-back on the queue (``task_reject_on_worker_lost``) and the next process would decode the same file and
-die again. So each document's decoding is bracketed by a counter in Redis, keyed by its content:
-incremented before, removed after, whatever the result. A counter still there when the document comes
+codec, the kernel's out-of-memory killer) cannot be caught inside that process: the broker gives the job
+back (``task_reject_on_worker_lost``) and the next process would decode the same file and die again. So
+each document's decoding is bracketed by a counter in the database (:mod:`worker.crashes`), keyed by its
+content: counted before, removed after, whatever the result. A count still there when the document comes
 round again means that many processes died while decoding it. After :data:`MAX_DECODE_CRASHES` such
 deaths the document is failed ("dead-lettered") with that reason, its file goes to the error area, and
-the other documents of the job are sorted as usual. Without Redis the guard is off (never blocks a job).
+the other documents of the job are sorted as usual. The counter lives in the database, so the guard
+holds on every broker (Redis, RabbitMQ); a database that cannot be reached never blocks a job.
 """
 
 from __future__ import annotations
 
 from typing import Protocol
 
-import redis
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from schema.logs import get_logger
+from worker import crashes
 
 log = get_logger(__name__)
 
 MAX_DECODE_CRASHES = 2
-KEY_TTL_S = 7 * 24 * 3600
 
 
 class DecodeGuard(Protocol):
@@ -34,30 +36,28 @@ class DecodeGuard(Protocol):
         ...
 
 
-class RedisDecodeGuard:
-    """The decoding counters in Redis (the broker's server), shared by every worker process and host."""
+class DatabaseDecodeGuard:
+    """The decoding counters in the database, shared by every worker process and host."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
 
     @staticmethod
     def key(sha256: str) -> str:
-        return f"docsort:decoding:{sha256}"
+        return f"decode:{sha256}"
 
     def start(self, sha256: str) -> int:
         try:
-            attempts = int(self.client.incr(self.key(sha256)))
-            self.client.expire(self.key(sha256), KEY_TTL_S)
-        except redis.RedisError as exc:
-            log.warning("poison.guard_unavailable", error=str(exc))
+            return crashes.begin(self.sessions, self.key(sha256)) - 1
+        except SQLAlchemyError as exc:
+            log.warning("poison.guard_unavailable", error=str(exc)[:500])
             return 0
-        return attempts - 1
 
     def finish(self, sha256: str) -> None:
         try:
-            self.client.delete(self.key(sha256))
-        except redis.RedisError as exc:
-            log.warning("poison.guard_unavailable", error=str(exc))
+            crashes.end(self.sessions, self.key(sha256))
+        except SQLAlchemyError as exc:
+            log.warning("poison.guard_unavailable", error=str(exc)[:500])
 
 
 def dead_letter_reason(crashes: int) -> str:

@@ -134,7 +134,15 @@ def fail(ctx: WorkerContext, job_file: JobFile, reason: str) -> None:
 
 def finish(ctx: WorkerContext, files: list[JobFile], on_done: OnDone) -> int:
     """Step 8: the job's files moved where their outcomes send them; how many of them failed."""
-    return finish_files(ctx.sessions, files, on_done, ctx.settings.dir("archive"), ctx.settings.dir("error"))
+    settings = ctx.settings
+    return finish_files(
+        ctx.sessions,
+        files,
+        on_done,
+        settings.dir("archive"),
+        settings.dir("error"),
+        settings.dir("processing"),
+    )
 
 
 def _unreadable(decoded: DecodedFile) -> str:

@@ -8,14 +8,15 @@ One task = several files = all their pages in one ONNX batch.
 Faults: a transient one (database, broker, file system) is retried with exponential backoff up to
 ``max_retries`` times, then the job's unfinished documents are recorded as failed. A permanent one
 (no usable model, an internal error, the soft time limit) records them as failed at once. A job whose
-process died ``MAX_DELIVERIES`` times (crash, out of memory) is failed instead of being run again.
+process died ``MAX_DELIVERIES`` times (crash, out of memory, killed) is failed instead of being run
+again; the deaths are counted in the database (:mod:`worker.crashes`), so on every broker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
-from functools import lru_cache
 from typing import Any
 
 import redis
@@ -24,16 +25,16 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import setup_logging, worker_process_init, worker_process_shutdown, worker_ready
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from schema import db
 from schema.logs import configure_logging, get_logger
 from schema.messages import CALLBACK_TASK, CLASSIFY_TASK, RUN_TASK, ClassifyJob, job_from_task_args
-from worker import metrics
+from worker import crashes, metrics
 from worker.celery_app import app
 from worker.context import WorkerContext
 from worker.delivery import celery_queue_sender
-from worker.poison import RedisDecodeGuard
+from worker.poison import DatabaseDecodeGuard
 from worker.registry import ModelCache, ModelUnavailable
 from worker.runner import fail_job, run_job
 from worker.settings import get_worker_settings
@@ -61,20 +62,16 @@ def get_context() -> WorkerContext:
     if _context is None or _context.pid != os.getpid():
         settings = get_worker_settings()
         engine = db.make_engine(settings.database_url)
+        sessions = db.make_sessionmaker(engine)
         _context = WorkerContext(
             settings=settings,
-            sessions=db.make_sessionmaker(engine),
+            sessions=sessions,
             models=ModelCache(settings),
             sender=celery_queue_sender(app.send_task),
             send_callback=_send_callback,
-            decode_guard=_decode_guard(),
+            decode_guard=DatabaseDecodeGuard(sessions),
         )
     return _context
-
-
-def _decode_guard() -> RedisDecodeGuard | None:
-    client = _redis()
-    return RedisDecodeGuard(client) if client is not None else None
 
 
 @setup_logging.connect
@@ -110,25 +107,26 @@ def _process_shutdown(pid: int | None = None, **_: Any) -> None:
     metrics.child_exited(pid or os.getpid())
 
 
-@lru_cache(maxsize=8)
-def _redis_at(url: str) -> redis.Redis | None:
-    return redis.Redis.from_url(url) if url.startswith(("redis://", "rediss://")) else None
+def delivery_key(task_id: str | None, retries: int) -> str | None:
+    return f"run:{task_id}:{retries}"[:200] if task_id else None
 
 
-def _redis() -> redis.Redis | None:
-    """A client of the broker's Redis as the settings name it now (one client per URL)."""
-    return _redis_at(get_worker_settings().broker_url)
-
-
-def count_delivery(task_id: str | None, retries: int) -> int:
-    """How many times this message (this retry of it) has started; 1 on a first delivery."""
-    client = _redis()
-    if client is None or task_id is None:
+def count_delivery(ctx: WorkerContext, key: str | None) -> int:
+    """How many times this message (this retry of it) has started without ending; 1 on a first delivery.
+    Counted in the database (:mod:`worker.crashes`), so on every broker."""
+    if key is None:
         return 1
-    key = f"docsort:deliveries:{task_id}:{retries}"
-    n = int(client.incr(key))
-    client.expire(key, 7 * 24 * 3600)
-    return n
+    try:
+        return crashes.begin(ctx.sessions, key)
+    except SQLAlchemyError as exc:
+        log.warning("job.delivery_count_unavailable", error=str(exc)[:500])
+        return 1
+
+
+def _ended(ctx: WorkerContext, key: str | None) -> None:
+    if key is not None:
+        with contextlib.suppress(SQLAlchemyError):
+            crashes.end(ctx.sessions, key)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -167,12 +165,22 @@ def run(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return {"status": "invalid", "error": error}
     ctx = get_context()
     retries = int(self.request.retries or 0)
+    key = delivery_key(self.request.id, retries)
+    deliveries = count_delivery(ctx, key)
     try:
-        deliveries = count_delivery(self.request.id, retries)
-    except redis.RedisError:
-        deliveries = 1
-    if deliveries > MAX_DELIVERIES:
-        return _give_up(ctx, job, f"the worker died {deliveries - 1} times while classifying this job")
+        if deliveries > MAX_DELIVERIES:
+            reason = f"the worker died {deliveries - 1} times while classifying this job"
+            outcome = _give_up(ctx, job, reason)
+        else:
+            outcome = _run(self, ctx, job, retries)
+    except Exception:  # a retry, or a fault the process survives; a kill (SystemExit) keeps the count
+        _ended(ctx, key)
+        raise
+    _ended(ctx, key)
+    return outcome
+
+
+def _run(self: Task, ctx: WorkerContext, job: ClassifyJob, retries: int) -> dict[str, Any]:
     try:
         outcome = run_job(ctx, job)
     except ModelUnavailable as exc:

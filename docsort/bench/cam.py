@@ -20,6 +20,7 @@ from docsort.bench.common import BenchError, page_files, ratio
 from docsort.bench.docs import Section, num, plain
 from docsort.bench.machine import Machine
 from ingest.celery_door import admit
+from ingest.settings import ingest_settings_from
 from schema import db
 from schema.manifest import load_manifest
 from schema.messages import ClassifyJob, DocumentRef
@@ -105,8 +106,9 @@ def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, d
     def commit(*_: Any) -> None:
         counts["commits"] += 1
 
-    with db.session_scope(ctx.sessions) as session:  # recorded as the Celery door does, before the clock
-        jobs = [admit(session, job, None) for job in jobs]
+    roots = sorted({Path(ref.path).parent for job in jobs for ref in job.documents})
+    door = ingest_settings_from(ctx.settings).model_copy(update={"celery_roots": roots})
+    jobs = [admit(ctx.sessions, job, None, door) for job in jobs]  # as the Celery door does, before the clock
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
     started = time.perf_counter()

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from docsort.bench.machine import this_machine
 from ingest.celery_door import admit
+from ingest.settings import ingest_settings_from
 from review.audits import answer_audit, audit_items
 from review.decisions import decide
 from review.queue import pending_select
@@ -125,12 +126,13 @@ def run_day(ctx: WorkerContext, day: Day, inbox: Path, truth: dict[int, str]) ->
         if day.kind != "worn scans":
             dst.hardlink_to(src)
         paths.append((dst, label))
-    with db.session_scope(ctx.sessions) as session:
-        job = admit(
-            session,
-            ClassifyJob(documents=[DocumentRef(path=str(p)) for p, _ in paths], on_done="archive"),
-            None,
-        )
+    door = ingest_settings_from(ctx.settings).model_copy(update={"celery_roots": [folder]})
+    job = admit(
+        ctx.sessions,
+        ClassifyJob(documents=[DocumentRef(path=str(p)) for p, _ in paths], on_done="archive"),
+        None,
+        door,
+    )
     run_job(ctx, job)
     when = DAY0 + timedelta(days=day.index)
     with db.session_scope(ctx.sessions) as session:

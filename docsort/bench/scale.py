@@ -91,6 +91,9 @@ def run(
                     "broker_url": broker_url,
                     "model_dir": model_dir,
                     "threads": 1,
+                    "celery_roots": ",".join(
+                        sorted({str(f.parent) for f in files})
+                    ),  # the Celery door reads them
                 }
                 rates[processes].append(_one_run(settings, files, processes, work, per_job))
     one, two = statistics.median(rates[1]), statistics.median(rates[2])

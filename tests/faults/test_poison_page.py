@@ -13,11 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import redis
 from PIL import Image
 
 from schema.enums import DocumentState
-from schema.manifest import sha256_file
 from tests.support.faults import (
     assert_one_outcome_each,
     fault_settings,
@@ -28,7 +26,7 @@ from tests.support.faults import (
     write_scan,
 )
 from tests.support.worker_proc import StartWorker, send_classify
-from worker.poison import MAX_DECODE_CRASHES, RedisDecodeGuard
+from worker.poison import MAX_DECODE_CRASHES
 from worker.settings import WorkerSettings
 
 pytestmark = pytest.mark.faults
@@ -67,8 +65,6 @@ def test_page_that_kills_the_decoder_is_dead_lettered_after_bounded_crashes_and_
     inbox.mkdir()
     good = [write_scan(inbox / f"good{i}.png", (0, 255, 0)[i], i, (600, 800)) for i in range(3)]
     poison = write_scan(inbox / "poison-crash.png", 0, random.randrange(2**32), (600, 800))  # new content
-    guard_key = RedisDecodeGuard.key(sha256_file(poison))
-    request.addfinalizer(lambda: redis.Redis.from_url(redis_url).delete(guard_key))
     worker = docsort_worker(ws, queue=shared_queue)
     send_classify(ws.broker_url, shared_queue, job_payload([good[0], poison, good[1], good[2]]))
     wait_for(lambda: finished_count(ws) == 4, 120, "4 documents finished")

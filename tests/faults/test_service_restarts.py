@@ -65,7 +65,9 @@ def _finish_and_check(
     ws: WorkerSettings, worker: WorkerProcess, outbox: OutboxWatch, paths: list[Path], timeout: float = 180
 ) -> None:
     wait_for(lambda: finished_count(ws) == len(paths), timeout, f"{len(paths)} documents finished", 0.2)
-    worker.wait_until(lambda: not any(p.exists() for p in paths), 30, "every file archived")
+    staged = ws.processing_dir / "celery"
+    worker.wait_until(lambda: not any(p.is_file() for p in staged.rglob("*")), 30, "every copy archived")
+    assert all(p.exists() for p in paths)  # the files the messages named are never moved
 
 
 def test_redis_killed_and_restarted_under_load_loses_no_job(

@@ -49,11 +49,12 @@ def test_unwritable_destination_records_the_failed_delivery_and_keeps_the_source
         assert doc.state == DocumentState.done
         ((kind, destination, applied),) = doc.pages[1]
         assert kind == DecisionKind.auto and applied is None and destination is None, doc.pages
-        assert path.is_file(), f"{path.name} was moved although it was not delivered"
+        assert path.is_file(), f"{path.name}: the file a message names is never moved"
         assert str(blocker) in worker.log()
     reasons = [r for r in _reasons(ws) if "delivery failed" in r]
     assert len(reasons) == 2 and all("cannot write" in r for r in reasons), reasons
-    assert not light.exists()
+    staged = ws.dir("processing") / "celery"
+    assert light.is_file() and len(list(staged.iterdir())) == 2, "the undelivered copies wait for a retry"
     routed = [p for p in routed_files(ws) if p != blocker]
     assert routed == sorted((ws.outbox_dir / "light").glob("*")) and len(routed) == 1, routed
     assert blocker.read_text().startswith("a file where")  # nothing overwrote what was in the way
@@ -66,7 +67,8 @@ def test_unwritable_destination_records_the_failed_delivery_and_keeps_the_source
     worker.wait_for_log("job.processed", count=2)
     assert_one_outcome_each(ws, {p.name: 1 for p in [*dark, light]})
     assert len(routed_files(ws)) == 3
-    assert not any(p.exists() for p in dark) and len(list(ws.archive_dir.iterdir())) == 3
+    assert not any(staged.iterdir()) and len(list(ws.archive_dir.iterdir())) == 3
+    assert all(p.is_file() for p in [*dark, light])  # the named files stay where the client put them
 
 
 def _reasons(ws: WorkerSettings) -> list[str]:

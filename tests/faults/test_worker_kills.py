@@ -130,4 +130,5 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
     assert len(auto) == len(set(auto)) >= len(pages) // 2
     archived = sorted(p.name for p in ws.archive_dir.iterdir())
     assert len(archived) == len(pages), archived  # each file archived once, under its stable name
-    assert not any((tmp_path / "in").iterdir()), "a file was left in the inbox"
+    assert not any((ws.dir("processing") / "celery").iterdir()), "a copy was left in the processing area"
+    assert len(list((tmp_path / "in").iterdir())) == len(pages)  # the named files are never moved

@@ -42,10 +42,14 @@ def test_apikey_create_prints_the_key_once_and_stores_only_its_hash(ingest_setti
     again = _run("create", "erp")
     assert again.returncode == 2 and "already exists" in again.stderr
 
-    rotated = _key(_run("rotate", "erp").stdout)
+    rotation = _run("rotate", "erp").stdout
+    rotated = _key(rotation)
     with db.session_scope(sessions) as s:
         assert authenticate(s, key) is None
         assert authenticate(s, rotated) is not None
+    # the callback signing secret is rotated with the key: the old one is neither printed nor valid
+    new_secret = callback_secret(ingest_settings.secret_key, "erp", 1)
+    assert new_secret in rotation and callback_secret(ingest_settings.secret_key, "erp") not in rotation
     assert _run("revoke", "erp").returncode == 0
     with db.session_scope(sessions) as s:
         assert authenticate(s, rotated) is None

@@ -78,6 +78,7 @@ def receiver() -> Iterator[Receiver]:
 def cb_settings(ingest_settings: IngestSettings, monkeypatch: pytest.MonkeyPatch) -> IngestSettings:
     monkeypatch.setenv("DOCSORT_CALLBACK_BACKOFF_SECONDS", "0.5")
     monkeypatch.setenv("DOCSORT_CALLBACK_MAX_RETRIES", "2")
+    monkeypatch.setenv("DOCSORT_CALLBACK_ALLOWED_NETWORKS", "127.0.0.0/8")  # the receiver is local
     get_ingest_settings.cache_clear()
     settings = get_ingest_settings()
     activate_tiny_model(settings)

@@ -9,9 +9,11 @@ Reusable by any suite::
         send_classify(settings.broker_url, w.queue, {...})     # or any sender on w.queue
         w.wait_for_log("job.processed")
 
-The worker runs in its own process group with the settings given (every ``DOCSORT_*`` variable of the
-test process is replaced by them), logs to a file under the test's folder, and is killed at the end
-of the test (by then its jobs are over; ``stop()`` gives a warm shutdown where a test needs one).
+The worker's Celery door reads files under the test's folder (``DOCSORT_CELERY_ROOTS``, unless the
+test names other roots). The worker runs in its own process group with the settings given (every
+``DOCSORT_*`` variable of the test process is replaced by them), logs to a file under the test's
+folder, and is killed at the end of the test (by then its jobs are over; ``stop()`` gives a warm
+shutdown where a test needs one).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def docsort_worker(tmp_path: Path) -> Iterator[StartWorker]:
         **overrides: Any,
     ) -> WorkerProcess:
         log_path = tmp_path / "worker-logs" / f"worker-{len(started) + 1}.log"
+        overrides.setdefault("celery_roots", str(tmp_path))  # the Celery door reads the test's files
         env = settings_env(settings, **overrides)
         worker = start_worker(env, queue, log_path, concurrency=concurrency, args=args, wait_for=wait_for)
         started.append(worker)

@@ -68,7 +68,8 @@ def test_job_waits_for_all_its_documents(ctx: WorkerContext, sent: Sent, tmp_pat
 
 
 def test_document_id_reference_classifies_the_existing_row(ctx: WorkerContext, tmp_path: Path) -> None:
-    path = write_page(tmp_path / "door.png", 255)
+    (ctx.settings.dir("processing") / "watch").mkdir()
+    path = write_page(ctx.settings.dir("processing") / "watch" / "door.png", 255)
     with ctx.sessions.begin() as s:
         doc = Document(sha256=sha256_file(path), source="watch", filename="door.png", stored_path=str(path))
         s.add(doc)
@@ -88,13 +89,14 @@ def test_same_content_later_is_a_duplicate_not_classified_again(ctx: WorkerConte
     run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(first))], on_done="keep"))
     outcome = run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(copy))], on_done="delete"))
     assert outcome.already_done == 1 and outcome.pages == 0
-    assert not copy.exists() and first.exists()  # on_done applies to the copy; the record keeps the first
+    assert copy.exists() and first.exists()  # the files named are never moved or deleted
     with ctx.sessions() as s:
         receipts = s.scalars(select(Receipt).order_by(Receipt.id)).all()
         assert [r.duplicate for r in receipts] == [False, True]
         assert len(s.scalars(select(Page)).all()) == 1
         (doc,) = s.scalars(select(Document)).all()
-        assert doc.stored_path == str(first)
+        assert doc.stored_path and Path(doc.stored_path).parent == ctx.settings.archive_dir
+    assert not any(p.is_file() for p in (ctx.settings.processing_dir / "celery").rglob("*"))
 
 
 def test_missing_file_is_recorded_failed_with_reason(ctx: WorkerContext, tmp_path: Path) -> None:
@@ -114,7 +116,7 @@ def test_failed_file_moves_to_error_area_even_when_kept(ctx: WorkerContext, tmp_
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
     run_admitted(ctx, ClassifyJob(documents=[DocumentRef(path=str(bad))], on_done="keep"))
-    assert not bad.exists()
+    assert bad.exists()  # the file named stays; docsort's copy goes to the error area
     moved = files_under(ctx.settings.error_dir)
     assert [p.suffix for p in moved] == [".png", ".txt"]
     with ctx.sessions() as s:

@@ -98,7 +98,8 @@ def test_queue_destination_sends_a_json_task_with_a_lasting_path(
     assert kwargs["label"] == "dark" and kwargs["pages"] == [1] and kwargs["index"] == 1
     lasting = Path(kwargs["path"])
     assert lasting.is_file() and "_queue" in lasting.parts  # the original was deleted; this copy stays
-    assert not (tmp_path / "dark.png").exists()
+    assert (tmp_path / "dark.png").exists()  # the file named is never deleted: docsort deleted its copy
+    assert not any(p.is_file() for p in (ctx.settings.processing_dir / "celery").rglob("*"))
 
 
 def test_a_multi_page_file_is_one_document_delivered_byte_for_byte(
@@ -203,7 +204,9 @@ def test_a_redelivered_batch_makes_no_second_document_and_delivers_nothing_twice
 ) -> None:
     path = tmp_path / "batch.tif"
     _g4_tiff(path, (0, 0, 255, 255))
-    job = admitted(ctx.sessions, ClassifyJob(documents=[DocumentRef(path=str(path))], split="class"))
+    job = admitted(
+        ctx.sessions, ClassifyJob(documents=[DocumentRef(path=str(path))], split="class"), ctx.settings
+    )
     run_job(ctx, job)
     with ctx.sessions() as s:
         first = [(d.id, d.pages, d.delivered_at) for d in s.scalars(select(OutputDocument))]

@@ -27,7 +27,8 @@ def fresh_context(worker_settings: WorkerSettings, monkeypatch: pytest.MonkeyPat
 
 def _recorded(job: dict[str, Any]) -> dict[str, Any]:
     """The job as the Celery door records it (document ids set), as a message's ``job``."""
-    return admitted(tasks.get_context().sessions, ClassifyJob.model_validate(job)).model_dump(mode="json")
+    ctx = tasks.get_context()
+    return admitted(ctx.sessions, ClassifyJob.model_validate(job), ctx.settings).model_dump(mode="json")
 
 
 def _documents(ctx: WorkerContext) -> list[Document]:
@@ -63,14 +64,17 @@ def test_job_whose_worker_died_too_often_is_failed_not_run_again(
 ) -> None:
     page = write_page(tmp_path / "p.png", 0)
     task_id = f"test-{uuid.uuid4()}"
-    for _ in range(tasks.MAX_DELIVERIES):
-        tasks.count_delivery(task_id, 0)
+    for _ in range(tasks.MAX_DELIVERIES):  # deaths counted in the database, as a killed process leaves them
+        tasks.count_delivery(tasks.get_context(), tasks.delivery_key(task_id, 0))
     job = _recorded({"documents": [{"path": str(page)}]})
     result = tasks.run.apply(kwargs={"job": job}, task_id=task_id).get()
     assert result["status"] == "failed" and "died 3 times" in result["reason"]
     (doc,) = _documents(tasks.get_context())
     assert doc.state == DocumentState.failed
-    assert not page.exists()  # moved to the error area with its reason
+    assert page.exists()  # the file named is never moved: docsort's copy went to the error area
+    assert [p.name for p in fresh_context.error_dir.iterdir() if p.suffix == ".png"] == [
+        f"p-{doc.sha256[:10]}.png"
+    ]
 
 
 def test_transient_database_fault_is_retried_then_given_up(

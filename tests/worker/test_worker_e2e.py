@@ -66,7 +66,7 @@ def test_corpus_comes_out_as_rows_routed_files_and_failures(
             moved = Path(doc.stored_path or "")
             assert moved.parent == ws.error_dir and moved.is_file(), path.name
             assert case.error.lower() in Path(f"{moved}.reason.txt").read_text().lower()
-        assert not path.exists(), f"{path.name} left in the inbox"
+        assert path.exists(), f"{path.name}: the file a message names is never moved"
     n_pages = sum(c.pages for c in cases.values() if c.readable)
     delivered = [o for o in output_documents(ws) if o.delivered_at is not None]
     assert delivered and len(files_under(ws.outbox_dir)) == len(delivered)  # a file is one document
@@ -128,7 +128,7 @@ def test_review_page_image_and_cam_heat_map_are_written(
     assert heat.std(axis=(0, 1)).max() > 5  # hotter and colder parts
     # asked to delete it, but its document waits for review: the file is kept in the archive
     assert doc.stored_path and Path(doc.stored_path).parent == ws.archive_dir
-    assert not (tmp_path / "grey.png").exists()
+    assert (tmp_path / "grey.png").exists()  # the file named stays; docsort's copy is archived
 
 
 def test_pickled_message_is_refused_and_worker_keeps_running(

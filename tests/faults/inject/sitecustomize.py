@@ -2,6 +2,8 @@
 
 - A file whose name holds ``poison-crash`` kills the decoding process with a segmentation fault the
   moment its pixels are loaded, every time, as a broken codec would. Nothing in Python can catch it.
+- A file whose name holds ``hang-forever`` blocks the soft time limit's signal and hangs while its
+  pixels are loaded, as a codec stuck in a loop would: only the hard time limit ends it.
 - A page 1999 pixels wide makes resizing it to the model's input raise ``MemoryError``: an error from
   outside the decoder's own handling.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import signal
+import time
 from typing import Any
 
 import cv2
@@ -22,6 +26,9 @@ _resize = cv2.resize
 def _crashing_load(self: ImageFile.ImageFile) -> Any:
     if "poison-crash" in os.path.basename(str(getattr(self, "filename", "") or "")):
         ctypes.string_at(0)  # read address 0: SIGSEGV
+    if "hang-forever" in os.path.basename(str(getattr(self, "filename", "") or "")):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})  # Celery's soft time limit
+        time.sleep(3600)
     return _load(self)
 
 
