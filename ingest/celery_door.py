@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from celery import Task, shared_task
+from celery.signals import worker_ready
 from kombu.exceptions import OperationalError as BrokerError
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.paths import PathRefused, open_regular, real_roots, resolve_under
+from ingest.recovery import remove_unrecorded_copies
 from ingest.rows import add_receipt, ensure_document, placeholder_sha, receipt_document
 from ingest.settings import IngestSettings, get_ingest_settings
 from ingest.staging import IntakeError, Staged, stage_copy_stream
@@ -237,3 +239,22 @@ def classify(self: Task, *args: Any, **kwargs: Any) -> dict[str, Any]:
     )
     log.info("job.admitted", job_id=recorded.job_id, files=len(recorded.documents))
     return {"status": "admitted", "job_id": recorded.job_id}
+
+
+@worker_ready.connect
+def remove_copies_left_behind(**_: Any) -> None:
+    """When a worker starts, remove the door's copies that no document names (a worker killed between
+    copying and recording leaves one; its message was redelivered). Older than
+    ``DOCSORT_RECOVER_AFTER_SECONDS``, so another worker's copy about to be recorded is left alone. A
+    fresh engine, disposed at once: the pool processes fork from this one."""
+    settings = get_ingest_settings()
+    area = settings.dir("processing") / SOURCE
+    if not area.is_dir():
+        return
+    engine = db.make_engine(settings.database_url)
+    try:
+        remove_unrecorded_copies(area, db.make_sessionmaker(engine), settings.recover_after_seconds)
+    except (OSError, SQLAlchemyError) as exc:
+        log.error("recovery.copies_not_removed", area=str(area), error=str(exc)[:500])
+    finally:
+        engine.dispose()

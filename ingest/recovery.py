@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from ingest.intake import DOORS, Intake, NewDocument
 from ingest.staging import (
@@ -67,9 +68,9 @@ def _old(paths: Iterable[Path], grace: float) -> list[Path]:
     return [p for p in paths if _age(p, now) >= grace]
 
 
-def _unrecorded(intake: Intake, paths: list[Path]) -> list[Path]:
+def _unrecorded(sessions: sessionmaker[Session], paths: list[Path]) -> list[Path]:
     known: set[str] = set()
-    with session_scope(intake.sessions) as session:
+    with session_scope(sessions) as session:
         for start in range(0, len(paths), IN_CHUNK):
             names = [str(p) for p in paths[start : start + IN_CHUNK]]
             known.update(session.scalars(select(Document.stored_path).where(Document.stored_path.in_(names))))
@@ -83,6 +84,18 @@ def _write_error(intake: Intake, path: Path, reason: str) -> None:
     (folder / f"{path.name}.reason.txt").write_text(reason + "\n", encoding="utf-8")
 
 
+def remove_unrecorded_copies(area: Path, sessions: sessionmaker[Session], grace: float) -> int:
+    """Remove the Celery door's copies in ``area`` that no document names, at least ``grace`` seconds
+    old: a door killed between its copy and its record leaves one, and the redelivered message makes
+    another. The files the messages named are where they were. Returns how many were removed."""
+    orphans = _unrecorded(sessions, _old(iter_staged_files(area), grace))
+    for path in orphans:
+        path.unlink(missing_ok=True)
+    if orphans:
+        log.info("recovery.copies_removed", area=str(area), files=len(orphans))
+    return len(orphans)
+
+
 def recover_orphans(intake: Intake, report: RecoveryReport) -> None:
     grace = intake.settings.recover_after_seconds
     for door in DOORS:
@@ -90,13 +103,11 @@ def recover_orphans(intake: Intake, report: RecoveryReport) -> None:
         for temp in _old(iter_temp_files(area), grace):
             temp.unlink(missing_ok=True)
             report.temps_removed += 1
-        orphans = _unrecorded(intake, _old(iter_staged_files(area), grace))
-        if not orphans:
+        if door == "celery":  # docsort's own copies; the files named are where they were
+            report.temps_removed += remove_unrecorded_copies(area, intake.sessions, grace)
             continue
-        if door == "celery":  # docsort's own copy; the file named is where it was, its message redelivered
-            for path in orphans:
-                path.unlink(missing_ok=True)
-                report.temps_removed += 1
+        orphans = _unrecorded(intake.sessions, _old(iter_staged_files(area), grace))
+        if not orphans:
             continue
         if door != "watch":
             for path in orphans:

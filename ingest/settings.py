@@ -43,7 +43,8 @@ class IngestSettings(DocsortSettings):
         60.0,
         ge=0,
         description="Files left in the processing area, or recorded but never sent, by an interrupted "
-        "door are recovered by the watcher once they are this old.",
+        "door are recovered by the watcher once they are this old (the Celery door's copies that no "
+        "document names: by each worker when it starts).",
     )
     shared_root: Path | None = Field(
         None, description="Root of the paths the jobs API accepts (`paths`); unset: paths are refused."

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from ingest.recovery import remove_unrecorded_copies
 from schema import db
 from schema.enums import DecisionKind, DocumentState
 from schema.tables import Document
@@ -130,5 +131,34 @@ def test_worker_killed_ten_times_mid_batch_leaves_one_outcome_per_page_and_route
     assert len(auto) == len(set(auto)) >= len(pages) // 2
     archived = sorted(p.name for p in ws.archive_dir.iterdir())
     assert len(archived) == len(pages), archived  # each file archived once, under its stable name
-    assert not any((ws.dir("processing") / "celery").iterdir()), "a copy was left in the processing area"
+    # A worker killed between the door's copy and its record leaves a copy no document names (the
+    # redelivered message made another); a worker starting removes those once they are old enough.
+    staged = ws.dir("processing") / "celery"
+    engine = db.make_engine(ws.database_url)
+    try:
+        removed = remove_unrecorded_copies(staged, db.make_sessionmaker(engine), 0.0)
+    finally:
+        engine.dispose()
+    assert not any(staged.iterdir()), f"recorded copies left in the processing area: {list(staged.iterdir())}"
+    assert removed <= KILLS * 2  # at most the files of the job being admitted at each kill
     assert len(list((tmp_path / "in").iterdir())) == len(pages)  # the named files are never moved
+
+
+def test_a_starting_worker_removes_door_copies_that_no_document_names(
+    docsort_worker: StartWorker, pg_db_url: str, redis_url: str, shared_queue: str, tmp_path: Path
+) -> None:
+    ws = fault_settings(tmp_path / "data", pg_db_url, redis_url)
+    staged = ws.dir("processing") / "celery"
+    staged.mkdir(parents=True, exist_ok=True)
+    orphan, kept = staged / "0123456789ab-orphan.png", staged / "ba9876543210-kept.png"
+    for path in (orphan, kept):
+        write_scan(path, 0, 1, (60, 80))
+    engine = db.make_engine(ws.database_url)
+    try:
+        with db.session_scope(db.make_sessionmaker(engine)) as s:
+            s.add(Document(sha256="c" * 64, source="celery", filename="kept.png", stored_path=str(kept)))
+    finally:
+        engine.dispose()
+    worker = docsort_worker(ws, queue=shared_queue, recover_after_seconds=0)
+    worker.wait_for_log("recovery.copies_removed")
+    assert not orphan.exists() and kept.is_file()
