@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure the services the tests and the demo talk to answer: Redis and PostgreSQL, started if they
+# Make sure the services the tests and the demo talk to answer: Redis and PostgreSQL (and RabbitMQ for
+# the broker fault tests, which skip it where it cannot run), started if they
 # are installed but down (installed from Debian's packages when missing and we are root), and Debian's
 # chromium for the browser tests.
 set -uo pipefail
@@ -31,6 +32,13 @@ if ! pg_up; then
   for _ in $(seq 1 60); do pg_up && break; sleep 0.5; done
 fi
 pg_up && echo "postgresql: up" || { echo "postgresql: NOT answering on 127.0.0.1:5432"; exit 1; }
+
+rabbit_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! rabbit_up && have rabbitmq-server; then
+  as_root true 2>/dev/null && { service rabbitmq-server start >/dev/null 2>&1 || rabbitmq-server -detached >/dev/null 2>&1; }
+  for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
+fi
+rabbit_up && echo "rabbitmq: up" || echo "rabbitmq: not answering on 127.0.0.1:5672 (its broker tests skip)"
 
 if ! have chromium; then
   apt_install chromium fonts-dejavu-core || echo "chromium: not installed (browser tests will fail)"

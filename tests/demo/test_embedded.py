@@ -33,7 +33,6 @@ def embedded_env(
     monkeypatch.setenv("DOCSORT_QUEUE", unique_queue)
     monkeypatch.setenv("DOCSORT_WATCH_SETTLE_SECONDS", "0.3")
     monkeypatch.setattr(worker.tasks, "_context", None)  # this test's settings, not an earlier test's
-    worker.tasks._redis_at.cache_clear()
     make_tiny_model(settings.models_dir)
     sessions = db.make_sessionmaker(db.make_engine(settings.database_url))
     with db.session_scope(sessions) as session:

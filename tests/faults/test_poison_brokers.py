@@ -31,7 +31,7 @@ pytestmark = pytest.mark.faults
 
 INJECT = Path(__file__).parent / "inject"
 CRASHED = "exited with 'signal 11"
-RABBITMQ_URL = os.environ.get("DOCSORT_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
 def _rabbitmq_answers(url: str) -> bool:

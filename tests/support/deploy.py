@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 COMPOSE = ROOT / "docker-compose.yml"
-SETTING_PACKAGES = ("schema", "worker", "review")
+SETTING_PACKAGES = ("schema", "worker", "ingest", "review")
 ENV_NAME = re.compile(r"\bDOCSORT_[A-Z0-9_]+\b")
 TENSORFLOW_NAMES = ("tensorflow", "tf-nightly", "keras", "tf2onnx", "tf-keras")
 
