@@ -92,7 +92,8 @@ def test_shadow_then_operators_answers_train_a_version_that_the_worker_serves(
                 s, audit_id=item.audit_id, operator_id=ann.id, label=item.label, now=datetime.now(UTC)
             )
         n_audits = len(audit_items(s, waiting=False, limit=100))
-    with TestClient(create_app(review_settings(ws)), follow_redirects=False) as client:
+    rs = review_settings(ws).model_copy(update={"review_undo_seconds": 0})  # answers delivered at once
+    with TestClient(create_app(rs), follow_redirects=False) as client:
         token = login(client, "ann")
         for prediction_id in waiting:
             with sessions() as s:
