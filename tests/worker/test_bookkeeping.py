@@ -18,7 +18,7 @@ from tests.support.worker import write_page
 from worker.context import JobOutcome, WorkerContext
 from worker.runner import run_job
 
-STATEMENTS_PER_FILE = 16  # measured 16 a single-page file routed automatically (SQLite); 20 before
+STATEMENTS_PER_FILE = 17  # measured: a one-page file routed automatically (SQLite); 20 before
 
 
 @contextmanager
@@ -44,7 +44,9 @@ def _counted(ctx: WorkerContext) -> Iterator[dict[str, int]]:
 def _run(ctx: WorkerContext, folder: Path, greys: list[int]) -> tuple[JobOutcome, dict[str, int]]:
     folder.mkdir()
     paths = [write_page(folder / f"p{i}.png", g, size=(120 + i, 160)) for i, g in enumerate(greys)]
-    job = admitted(ctx.sessions, ClassifyJob(documents=[DocumentRef(path=str(p)) for p in paths]))
+    job = admitted(
+        ctx.sessions, ClassifyJob(documents=[DocumentRef(path=str(p)) for p in paths]), ctx.settings
+    )
     with _counted(ctx) as counts:
         outcome = run_job(ctx, job)
     return outcome, counts
