@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
@@ -189,7 +190,11 @@ def release_item(
 def _image(request: Request, session: Session, prediction_id: int, which: str) -> Response:
     item = load_item(session, prediction_id)
     stored = item.image_path if which == "page" else item.cam_path
-    path = review_file(settings_of(request).dir("review"), stored)
+    return _image_file(review_file(settings_of(request).dir("review"), stored), which, prediction_id)
+
+
+def _image_file(path: Path | None, which: str, prediction_id: int) -> Response:
+    """A stored review image, typed by its suffix and cached by the operator's browser; 404 if absent."""
     if path is None:
         raise HTTPException(status_code=404, detail=f"no {which} image for item {prediction_id}")
     return FileResponse(
@@ -215,12 +220,7 @@ def page_webp(
     session: Session = Depends(db_session),
 ) -> Response:
     item = load_item(session, prediction_id)
-    path = web_page(settings_of(request).dir("review"), item.image_path)
-    if path is None:
-        raise HTTPException(status_code=404, detail=f"no page image for item {prediction_id}")
-    return FileResponse(
-        path, media_type=IMAGE_TYPES[path.suffix.lower()], headers={"Cache-Control": "private, max-age=600"}
-    )
+    return _image_file(web_page(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
 
 
 @router.get("/items/{prediction_id}/cam.json")
