@@ -3,7 +3,10 @@
 Every model takes float32 N×H×W×3 raw 0..255 pixels. The normalisation a backbone expects (VGG16's
 BGR mean subtraction, Xception's scaling to -1..1, the small CNN's 0..1) is the first layer of the
 graph, so the worker never needs to know which backbone it runs. The head is global average pooling,
-dropout and one dense layer, so the class activation map is exact: ``cam = features @ dense.kernel``.
+dropout and one dense layer, so the class activation map of the last block is exact:
+``cam = features @ dense.kernel``.
+Backbones with a ``CAM_BLOCK`` read their map from that earlier block instead, through a linear
+read-out fitted after training (:mod:`trainer.cam_readout`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 from keras import layers
 
 from schema.manifest import InputSpec
+from trainer.cam_readout import CamReadout, fit_readout
 from trainer.errors import TrainerError
 from trainer.recipe import RECIPES
 from worker.imaging import ResizePolicy
@@ -28,6 +33,8 @@ MIN_IMAGE_SIZE = {"small-cnn": 16, "vgg16": 32, "xception": 71}
 FINE_TUNE_PREFIXES = {"vgg16": ("block5_",), "xception": ("block13_", "block14_"), "small-cnn": ("stage4_",)}
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 SMALL_CNN_WIDTHS = (16, 32, 64, 128)
+# The block whose class map the exported ``cam`` output gives (trainer.cam_readout); others: the last.
+CAM_BLOCK = {"small-cnn": "stage3_b_relu"}
 
 
 @keras.saving.register_keras_serializable(package="docsort")
@@ -63,10 +70,16 @@ class Classifier:
     dense: layers.Dense
     image_size: tuple[int, int]
     serving: Any = field(default=None, repr=False)  # the traced image → {probs, cam} function, once made
+    taps: keras.Model | None = None  # image → [CAM block maps, feature maps], for a CAM_BLOCK backbone
+    cam_readout: CamReadout | None = None  # set by fit_cam_readout after training
 
     @property
     def cam_shape(self) -> tuple[int, int]:
-        shape = self.features.output.shape
+        shape = (
+            self.taps.output[0].shape
+            if self.taps is not None and self.cam_readout is not None
+            else self.features.output.shape
+        )
         return int(shape[1]), int(shape[2])
 
     def input_spec(self, resize: ResizePolicy = "letterbox") -> InputSpec:
@@ -191,7 +204,24 @@ def build_classifier(
     pooled_out = layers.GlobalAveragePooling2D(name="gap")(features(image))
     pooled = keras.Model(image, pooled_out, name="pooled_features")
     model = keras.Model(image, head(pooled_out), name=f"docsort_{backbone.replace('-', '_')}")
-    return Classifier(backbone, model, features, pooled, head, dense, size)
+    taps = None
+    if backbone in CAM_BLOCK:
+        block = features.get_layer(CAM_BLOCK[backbone]).output
+        taps = keras.Model(features.input, [block, features.output], name="cam_taps")
+    return Classifier(backbone, model, features, pooled, head, dense, size, taps=taps)
+
+
+def fit_cam_readout(clf: Classifier, images: np.ndarray, labels: np.ndarray, batch_size: int = 64) -> None:
+    """Fit the class map's read-out of the backbone's CAM block on training pages (inference mode);
+    the exported ``cam`` then comes from that block. No-op for a backbone without a CAM block."""
+    if clf.taps is None or len(images) == 0:
+        return
+    pooled = []
+    for start in range(0, len(images), batch_size):
+        block, _ = clf.taps(images[start : start + batch_size], training=False)
+        pooled.append(keras.ops.convert_to_numpy(keras.ops.mean(block, axis=(1, 2))))
+    clf.cam_readout = fit_readout(CAM_BLOCK[clf.name], np.concatenate(pooled), labels, int(clf.dense.units))
+    clf.serving = None  # traced again with the read-out
 
 
 def set_fine_tune(clf: Classifier, trainable_top: bool) -> int:

@@ -2,7 +2,9 @@
 
 The exported graph takes ``image`` (float32 N×H×W×3, raw 0..255) and gives ``probs`` (N×classes) and
 ``cam`` (N×h×w×classes) = last feature maps @ dense kernel: for a GAP → dense head this equals Grad-CAM
-(before its ReLU) up to the factor 1/(h·w), so a worker gets CAM from a forward pass alone.
+(before its ReLU) up to the factor 1/(h·w), so a worker gets CAM from a forward pass alone. A backbone
+with a fitted CAM read-out (:mod:`trainer.cam_readout`) gives instead its earlier block's maps @ the
+read-out's kernel + bias, in the same pass.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ def serving_function(clf: Classifier):
 
     @tf.function(input_signature=[spec])
     def serve(image):
-        feats = clf.features(image, training=False)
+        readout = clf.cam_readout
+        if clf.taps is not None and readout is not None:
+            block, feats = clf.taps(image, training=False)
+            cam = tf.tensordot(block, tf.constant(readout.kernel), axes=1) + tf.constant(readout.bias)
+        else:
+            feats = clf.features(image, training=False)
+            cam = tf.tensordot(feats, tf.convert_to_tensor(clf.dense.kernel), axes=1)
         probs = clf.head(tf.reduce_mean(feats, axis=[1, 2]), training=False)
-        cam = tf.tensordot(feats, tf.convert_to_tensor(clf.dense.kernel), axes=1)
         return {"probs": probs, "cam": cam}
 
     clf.serving = (serve, spec)

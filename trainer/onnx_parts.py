@@ -1,11 +1,13 @@
 """Parts of an exported docsort ONNX graph: the backbone, the head, the CAM branch, the feature map.
 
-TensorFlow-free (onnx only). The contract graph has two outputs, ``probs`` and ``cam``, that share
-the backbone and split after its last feature map: ``probs`` through global average pooling and the
-dense head, ``cam`` through the head's weights applied at every position. So:
+TensorFlow-free (onnx only). The contract graph has two outputs, ``probs`` and ``cam``: ``probs``
+reads the backbone's last feature map through global average pooling and the dense head; ``cam``
+applies the head's weights at every position of that map, or a read-out at every position of an
+earlier block's maps (:mod:`trainer.cam_readout`). So:
 
-- backbone = the nodes both outputs depend on (what INT8 quantizes);
-- feature map = the backbone tensor the head and the CAM branch read (what clustering pools).
+- feature map = the tensor that the pooling before ``probs`` reads (what clustering pools); in a graph
+  without such pooling, the backbone tensor that the head and the CAM branch both read;
+- backbone = the feature map and every node it depends on (what INT8 quantizes).
 """
 
 from __future__ import annotations
@@ -64,22 +66,22 @@ def split_parts(model: onnx.ModelProto, probs: str = "probs", cam: str = "cam") 
     for name in (probs, cam):
         if name not in outputs:
             raise GraphError(f"the graph has no {name!r} output (outputs: {outputs})")
-    to_probs, to_cam = ancestors(model.graph, [probs]), ancestors(model.graph, [cam])
-    backbone = to_probs & to_cam
-    return backbone, (to_probs | to_cam) - backbone
+    backbone = ancestors(model.graph, [feature_map(model, probs, cam)])
+    return backbone, (ancestors(model.graph, [probs]) | ancestors(model.graph, [cam])) - backbone
 
 
 def feature_map(model: onnx.ModelProto, probs: str = "probs", cam: str = "cam") -> str:
-    """The backbone tensor that the ``probs`` head reads (and the CAM branch, when there is one)."""
+    """The backbone tensor that the ``probs`` head pools (or, without pooling, that the head and the
+    CAM branch both read)."""
     graph = model.graph
     to_probs = ancestors(graph, [probs])
-    if cam not in output_names(model):
-        pools = [i for i in to_probs if graph.node[i].op_type in POOL_OPS]
-        if not pools:
-            raise GraphError("the graph has no 'cam' output and no pooling before 'probs'")
+    pools = [i for i in to_probs if graph.node[i].op_type in POOL_OPS]
+    if pools:
         return graph.node[max(pools, key=lambda i: _depth(graph, i))].input[0]
-    backbone, _ = split_parts(model, probs, cam)
+    if cam not in output_names(model):
+        raise GraphError("the graph has no 'cam' output and no pooling before 'probs'")
     to_cam = ancestors(graph, [cam])
+    backbone = to_probs & to_cam
     made = {out: i for i in backbone for out in graph.node[i].output}
 
     def read_by(nodes: set[int]) -> set[str]:

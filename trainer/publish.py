@@ -24,7 +24,7 @@ from schema.manifest import (
     write_json_atomic,
     write_manifest,
 )
-from trainer.backbones import Classifier
+from trainer.backbones import Classifier, fit_cam_readout
 from trainer.confidence import finalize_confidence
 from trainer.data import PreparedData
 from trainer.export import check_parity, export_onnx
@@ -86,6 +86,15 @@ def _parity_sample(images: np.ndarray) -> np.ndarray:
     return images[np.linspace(0, len(images) - 1, PARITY_IMAGES).astype(int)]
 
 
+def _cam_info(clf: Classifier) -> dict[str, Any]:
+    """Where the exported class map comes from (the manifest's training.extra.cam)."""
+    readout = clf.cam_readout
+    if readout is None:
+        return {"block": "last", "source": "features @ dense kernel"}
+    return {"block": readout.block, "source": "linear read-out of the block's pooled features",
+            "readout_train_accuracy": round(readout.train_accuracy, 4)}  # fmt: skip
+
+
 def publish_version(
     build_dir: Path,
     models_dir: Path,
@@ -99,6 +108,7 @@ def publish_version(
     wall0 = time.perf_counter()
     report = build_dir / "report"
     names = data.scan.class_names
+    fit_cam_readout(clf, data.train.images, data.train.labels)
     export_onnx(clf, build_dir / "model.onnx")
     session = onnx_session(build_dir / "model.onnx", opts.threads)
     parity = check_parity(clf, session, _parity_sample(data.val.images))
@@ -181,6 +191,7 @@ def publish_version(
                 "unreadable": len(data.unreadable),
                 "augment": opts.augment,
                 "class_weighting": opts.class_weighting,
+                "cam": _cam_info(clf),
                 "timing": {k: round(v, 2) for k, v in timing.items()},
                 **info,
             },

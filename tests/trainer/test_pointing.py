@@ -1,5 +1,6 @@
-"""The default page recipe's CAM points at what decides: trained on composite pages, its class map's
-peak lies inside the pasted region far more often than chance (see docs/review.md for the rates)."""
+"""The default page recipe's CAM points at what decides: trained on composite pages, the exported class
+map (read out of stage 3, trainer.cam_readout) peaks inside the pasted region on at least 90 % of them
+(see docs/review.md for the rates)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import pytest
 from trainer.pointing import SIZE, composite_pages, measure
 
 pytestmark = pytest.mark.slow
-CHANCE = 0.11  # the share of the page a pasted region covers on average (20-45 % of each side)
 
 
 def test_composite_pages_know_their_deciding_region() -> None:
@@ -35,9 +35,11 @@ def test_the_default_recipes_class_map_points_inside_the_deciding_region(artifac
         "cam_shape": result.cam_shape,
         "accuracy": result.accuracy,
         "pointing_rate": result.rate,
+        "last_block_rate": result.last_block_rate,
         "per_class": result.rate_per_class,
         "pages": result.pages,
     }
     (artifacts_dir / "review_pointing.json").write_text(json.dumps(report, indent=2))
-    # Measured 0.46, 0.69, 0.70 for seeds 0, 1, 2: far above chance, short of the 0.9 target (docs/review.md)
-    assert result.rate >= 3 * CHANCE, report
+    # Measured 0.975, 1.0, 1.0 for seeds 0, 1, 2 (the last block's own map: 0.39, 0.72, 0.36)
+    assert result.rate >= 0.9, report
+    assert min(result.rate_per_class.values()) >= 0.8, report
