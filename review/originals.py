@@ -40,23 +40,37 @@ def decode_limits(settings: ReviewSettings) -> DecodeLimits:
     return load_worker_settings(**settings.model_dump()).decode_limits()
 
 
+_making: dict[Path, threading.Lock] = {}
+_making_guard = threading.Lock()
+
+
+def _lock_for(target: Path) -> threading.Lock:
+    """One lock per JPEG being made: two operators asking at once decode the page once."""
+    with _making_guard:
+        return _making.setdefault(target, threading.Lock())
+
+
 def original_page(
-    review_dir: Path,
-    stored_path: str | None,
-    sha256: str,
-    page_number: int,
-    filename: str,
-    limits: DecodeLimits,
+    settings: ReviewSettings, stored_path: str | None, sha256: str, page_number: int, filename: str
 ) -> Path:
     """The JPEG of page ``page_number`` of the received file ``stored_path`` at its scanned resolution,
-    made on first use (atomically) in ``review_dir/originals``; :class:`OriginalMissing` if it cannot be."""
+    made on first use (atomically) in the review directory's ``originals/``; :class:`OriginalMissing`
+    (naming the file and the reason) if it cannot be."""
     name = filename or "an untitled file"
     if not stored_path:
         raise OriginalMissing(f"the received file of {name} is not kept (no stored path)", 404)
-    target = review_dir / ORIGINALS / f"{sha256}-p{page_number}.jpg"
-    if target.exists():
-        return target
-    source = Path(stored_path)
+    target = settings.dir("review") / ORIGINALS / f"{sha256}-p{page_number}.jpg"
+    try:
+        with _lock_for(target):
+            if not target.exists():
+                _make(Path(stored_path), page_number, target, decode_limits(settings))
+    finally:
+        with _making_guard:
+            _making.pop(target, None)
+    return target
+
+
+def _make(source: Path, page_number: int, target: Path, limits: DecodeLimits) -> None:
     try:
         found = next(iter(preview_pages(source, {page_number}, ORIGINAL_MAX_SIDE, limits=limits)), None)
     except UnreadableImage as exc:
@@ -70,4 +84,3 @@ def original_page(
     found[1].save(tmp, format="JPEG", quality=ORIGINAL_QUALITY)
     tmp.replace(target)
     log.info("review.original_made", path=str(source), page=page_number, size=found[1].size)
-    return target

@@ -15,7 +15,7 @@ from review.decisions import decide
 from review.documents import deliver_reviewed, record_reviewed
 from review.files import IMAGE_TYPES, review_file
 from review.items import load_item
-from review.originals import OriginalMissing, decode_limits, original_page
+from review.originals import OriginalMissing, original_page
 from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
 from review.undo import deliver_due, undo
@@ -234,15 +234,9 @@ def original_image(
     """The page of the received file at its scanned resolution (a JPEG made once); an error names the
     file and the reason (404 missing, 422 unreadable) and the viewer keeps the preview."""
     item = load_item(session, prediction_id)
-    settings = settings_of(request)
     try:
         path = original_page(
-            settings.dir("review"),
-            item.stored_path,
-            item.sha256,
-            item.page_number,
-            item.filename,
-            decode_limits(settings),
+            settings_of(request), item.stored_path, item.sha256, item.page_number, item.filename
         )
     except OriginalMissing as exc:
         text = f"The original of {page_name(item.page_number, item.filename)} cannot be shown: {exc.reason}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pypdfium2 as pdfium
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,9 +59,23 @@ def test_the_original_comes_at_the_scanned_resolution_of_each_format(
     _stored(sessions, pdf.document_id, scan)
     assert _jpeg_size(client, pdf.prediction_id) == (1240, 1754)  # page 2 at its 300 dpi
 
+    drawn = tmp_path / "drawn.pdf"  # pages without a scan: rendered in the render process at 150 dpi
+    document = pdfium.PdfDocument.new()
+    for _ in range(2):
+        document.new_page(595, 842)  # A4 in points
+    document.save(str(drawn))
+    document.close()
+    _stored(sessions, pdf.document_id, drawn)
+    (rsettings.dir("review") / "originals" / f"{pdf.sha256}-p2.jpg").unlink()
+    assert _jpeg_size(client, pdf.prediction_id) == (1240, 1754)
+
 
 def test_a_missing_or_unreadable_original_answers_the_file_and_the_reason(
-    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings, tmp_path: Path
+    client: TestClient,
+    sessions: sessionmaker[Session],
+    rsettings: ReviewSettings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with sessions() as s:
         make_operator(s, "alice")
@@ -80,6 +96,14 @@ def test_a_missing_or_unreadable_original_answers_the_file_and_the_reason(
     unreadable = client.get(url)
     assert unreadable.status_code == 422
     assert f"{broken}: unsupported file type" in unreadable.json()["detail"]
+
+    large = page_png(tmp_path / "large.png", "invoice", 240, (2000, 3000))
+    _stored(sessions, item.document_id, large)
+    monkeypatch.setenv("DOCSORT_MAX_PAGE_PIXELS", "5000000")  # the worker's decode limit holds here too
+    refused = client.get(url)
+    assert refused.status_code == 422
+    assert f"{large}: decompression bomb refused: 2000x3000" in refused.json()["detail"]
+    assert "(DOCSORT_MAX_PAGE_PIXELS)" in refused.json()["detail"]
 
     _stored(sessions, item.document_id, None)
     untracked = client.get(url)
