@@ -40,6 +40,8 @@ class ItemView:
     source_ref: str
     image_path: str | None
     cam_path: str | None
+    stored_path: str | None  # the received file, kept while the document is under review
+    sha256: str
     classes: list[ClassScore]
     review: Review | None
     reviewer: str | None
@@ -94,6 +96,8 @@ def load_item(session: Session, prediction_id: int) -> ItemView:
         source_ref=document.source_ref,
         image_path=page.image_path,
         cam_path=decision.cam_path,
+        stored_path=document.stored_path,
+        sha256=document.sha256,
         classes=classes,
         review=decided[0] if decided else None,
         reviewer=decided[1] if decided else None,

@@ -1,13 +1,17 @@
 """The review queue: pages the model sent to review that no operator has decided yet, oldest first.
 
 A page is pending when its prediction has a model routing decision of kind ``review`` and no
-:class:`~schema.tables.Review` row. Data access takes the session explicitly.
+:class:`~schema.tables.Review` row. The queue page and the item page's next/previous go by document
+(:func:`list_documents`, :func:`open_ids`): the pending pages of one document under review (an
+:class:`~schema.tables.OutputDocument` of kind review in force) are one row, which opens its oldest
+waiting page; a page of no such document is a row of its own. Data access takes the session explicitly.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +20,18 @@ from sqlalchemy.orm import Session
 
 from review.timefmt import as_utc
 from schema.enums import DecisionKind, DecisionOrigin
-from schema.tables import Document, Operator, Page, Prediction, Review, ReviewClaim, RoutingDecision
+from schema.tables import (
+    Document,
+    Operator,
+    OutputDocument,
+    Page,
+    Prediction,
+    Review,
+    ReviewClaim,
+    RoutingDecision,
+)
+
+IN_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,9 @@ class QueueItem:
     claimed_by: str | None
     claimed_by_id: int | None
     claim_expires: datetime | None
+    document_id: int = 0
+    doc_pages: int = 1  # pages of the document under review this page belongs to (1: a page alone)
+    waiting_pages: int = 1  # of those, pages waiting in the (filtered) queue
 
 
 @dataclass
@@ -97,7 +115,7 @@ _ORDER = (RoutingDecision.decided_at.asc(), Prediction.id.asc())
 
 
 def list_pending(
-    session: Session, filters: QueueFilters, now: datetime, *, limit: int = 100, offset: int = 0
+    session: Session, filters: QueueFilters, now: datetime, *, limit: int | None = 100, offset: int = 0
 ) -> tuple[list[QueueItem], int]:
     """One page of the filtered queue, oldest first, with who holds each item; and the filtered count."""
     live_claim = and_(ReviewClaim.prediction_id == Prediction.id, ReviewClaim.expires_at > now)
@@ -117,6 +135,7 @@ def list_pending(
                 Operator.name,
                 Operator.id,
                 ReviewClaim.expires_at,
+                Document.id,
             ),
             filters,
         )
@@ -141,6 +160,7 @@ def list_pending(
             claimed_by=row[10],
             claimed_by_id=row[11],
             claim_expires=as_utc(row[12]) if row[12] is not None else None,
+            document_id=row[13],
         )
         for row in session.execute(stmt)
     ]
@@ -183,20 +203,83 @@ def is_pending(session: Session, prediction_id: int) -> bool:
     return found is not None
 
 
+def _review_documents(session: Session, document_ids: Iterable[int]) -> dict[int, list[OutputDocument]]:
+    """The documents under review in force of each file (by its id)."""
+    found: dict[int, list[OutputDocument]] = {}
+    ids = sorted(set(document_ids))
+    for start in range(0, len(ids), IN_CHUNK):
+        for output in session.scalars(
+            select(OutputDocument).where(
+                OutputDocument.document_id.in_(ids[start : start + IN_CHUNK]),
+                OutputDocument.kind == DecisionKind.review,
+                OutputDocument.superseded_at.is_(None),
+            )
+        ):
+            found.setdefault(output.document_id, []).append(output)
+    return found
+
+
+def _by_document(session: Session, items: list[QueueItem]) -> list[list[QueueItem]]:
+    """``items`` grouped by the document under review their page belongs to, in the order of each
+    group's first item (a page of no such document, or of another model, is a group alone)."""
+    outputs = _review_documents(session, (i.document_id for i in items))
+    groups: dict[object, list[QueueItem]] = {}
+    for item in items:
+        output = next(
+            (
+                o
+                for o in outputs.get(item.document_id, [])
+                if item.page_number in o.pages
+                and o.model_name in (None, item.model_name)
+                and o.model_version in (None, item.model_version)
+            ),
+            None,
+        )
+        key: object = ("document", output.id) if output is not None else ("page", item.prediction_id)
+        groups.setdefault(key, []).append(replace(item, doc_pages=len(output.pages) if output else 1))
+    return list(groups.values())
+
+
+def _row(group: list[QueueItem], operator_id: int | None) -> QueueItem:
+    """One queue row for a document: its first waiting page, held as the most telling of its pages'
+    claims (another operator's before the operator's own)."""
+    held = [i for i in group if i.claimed_by_id is not None]
+    held.sort(key=lambda i: i.claimed_by_id == operator_id)
+    claim = held[0] if held else group[0]
+    return replace(
+        group[0],
+        waiting_pages=len(group),
+        claimed_by=claim.claimed_by,
+        claimed_by_id=claim.claimed_by_id,
+        claim_expires=claim.claim_expires,
+    )
+
+
+def list_documents(
+    session: Session,
+    filters: QueueFilters,
+    now: datetime,
+    operator_id: int | None = None,
+    *,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[QueueItem], int]:
+    """One page of the filtered queue by document, oldest first (a row: the document's oldest waiting
+    page, its page count, who holds it); and the number of rows of the filtered queue."""
+    items, _ = list_pending(session, filters, now, limit=None)
+    rows = [_row(group, operator_id) for group in _by_document(session, items)]
+    return rows[offset : offset + limit], len(rows)
+
+
 def open_ids(session: Session, filters: QueueFilters, operator_id: int, now: datetime) -> list[int]:
-    """The filtered queue's ids in order, leaving out items another operator holds."""
-    taken = and_(
-        ReviewClaim.prediction_id == Prediction.id,
-        ReviewClaim.expires_at > now,
-        ReviewClaim.operator_id != operator_id,
-    )
-    stmt = (
-        _filtered(pending_select(Prediction.id), filters)
-        .outerjoin(ReviewClaim, taken)
-        .where(ReviewClaim.prediction_id.is_(None))
-        .order_by(*_ORDER)
-    )
-    return list(session.scalars(stmt))
+    """The filtered queue's rows in order, by the id of each one's first waiting page, leaving out the
+    documents of which another operator holds a page."""
+    items, _ = list_pending(session, filters, now, limit=None)
+    return [
+        group[0].prediction_id
+        for group in _by_document(session, items)
+        if all(i.claimed_by_id in (None, operator_id) for i in group)
+    ]
 
 
 def neighbours(ids: list[int], current: int) -> tuple[int | None, int | None]:

@@ -1,10 +1,13 @@
 """What the review page sends of a page: a WebP of the stored page image (about 100-300 KB for an A4
-page at review size, against 1-2 MB of PNG), made once beside it; and the CAM's cell votes."""
+page at review size, against 1-2 MB of PNG), made once beside it; a small JPEG thumbnail for the
+page strip and the grid (at most :data:`THUMB_SIDE` px, a few KB), made once beside it too; and the
+CAM's cell votes."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,8 @@ from review.files import review_file
 from worker.explain import cam_cells_path
 
 WEBP_QUALITY = 80
+THUMB_SIDE = 256  # longest side of a thumbnail, pixels
+THUMB_QUALITY = 75
 
 
 def web_page(review_dir: Path, stored: str | None) -> Path | None:
@@ -22,11 +27,34 @@ def web_page(review_dir: Path, stored: str | None) -> Path | None:
     if source is None or source.suffix.lower() in (".webp", ".jpg", ".jpeg"):
         return source
     target = source.with_suffix(".webp")
-    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+    if _fresh(target, source):
         return target
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     with Image.open(source) as image:
         image.convert("RGB").save(tmp, format="WEBP", quality=WEBP_QUALITY, method=4)
+    tmp.replace(target)
+    return target
+
+
+def _fresh(target: Path, source: Path) -> bool:
+    return target.exists() and target.stat().st_mtime >= source.stat().st_mtime
+
+
+def thumbnail(review_dir: Path, stored: str | None) -> Path | None:
+    """A JPEG of the stored page image, longest side at most THUMB_SIDE, made on first use beside it
+    (atomically; remade if the image is newer); None if there is no stored image."""
+    source = review_file(review_dir, stored)
+    if source is None:
+        return None
+    target = source.with_name(f"{source.stem}-thumb.jpg")
+    if _fresh(target, source):
+        return target
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
+    with Image.open(source) as image:
+        image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # a JPEG source is decoded reduced
+        small = image.convert("RGB")
+        small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
+        small.save(tmp, format="JPEG", quality=THUMB_QUALITY, optimize=True)
     tmp.replace(target)
     return target
 

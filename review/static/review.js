@@ -86,7 +86,8 @@
 
     boxes.forEach(function (box) {
       var img = box.querySelector("img");
-      if (img.complete) apply(); else img.addEventListener("load", apply);
+      img.addEventListener("load", apply);  // also when another image is put in (a page, its original)
+      if (img.complete) apply();
       var drag = null;
       box.addEventListener("mousedown", function (e) {
         if (e.button !== 0) return;
@@ -110,6 +111,7 @@
     var arrows = { ArrowLeft: [-80, 0], ArrowRight: [80, 0], ArrowUp: [0, -80], ArrowDown: [0, 80] };
     return {
       apply: apply,
+      zoom: zoom,
       key: function (event) {
         if (keys[event.key]) { event.preventDefault(); zoom(keys[event.key]); return true; }
         if (arrows[event.key]) { event.preventDefault(); pan(arrows[event.key][0], arrows[event.key][1]); return true; }
@@ -120,6 +122,56 @@
   }
 
 
+
+  // ---- the original: the page of the received file at its scanned resolution, on demand (O) --------
+  function setupOriginal(viewer, zoomer) {
+    var img = viewer.querySelector("[data-testid=page-image]");
+    var note = document.getElementById("original-note");
+    var button = document.getElementById("original-btn");
+    if (!img || !note || !button) return null;
+    var preview = null;  // the preview's address while the original is shown
+    var loading = false;
+    function say(text, error) {
+      note.hidden = !text; note.textContent = text || ""; note.classList.toggle("error", !!error);
+    }
+    function shown(source) {
+      viewer.dataset.source = source;
+      button.setAttribute("aria-pressed", source === "original" ? "true" : "false");
+    }
+    function back() {
+      if (preview) { img.src = preview; preview = null; }
+      shown("preview"); say("");
+    }
+    function load() {
+      if (loading) return;
+      if (preview) { back(); return; }
+      var id = viewer.dataset.item;
+      loading = true; shown("loading"); say("Loading the original page at its scanned resolution…");
+      fetch("/items/" + id + "/original.jpg", { credentials: "same-origin" })
+        .then(function (r) {
+          if (r.ok) return r.blob();
+          return r.json().catch(function () { return {}; }).then(function (d) {
+            throw new Error(d.detail || "The original cannot be shown (HTTP " + r.status + ").");
+          });
+        })
+        .then(function (blob) {
+          if (viewer.dataset.item !== id) return;  // another page was opened meanwhile
+          preview = img.src;
+          img.addEventListener("load", function () {
+            shown("original");
+            say("Original: " + img.naturalWidth + " × " + img.naturalHeight + " px, as scanned. O: back to the preview.");
+            zoomer.zoom("full");
+          }, { once: true });
+          img.src = URL.createObjectURL(blob);
+        })
+        .catch(function (e) { shown("preview"); say(e.message, true); })
+        .then(function () { loading = false; });
+    }
+    button.addEventListener("click", load);
+    viewer.addEventListener("pagechange", function () { preview = null; shown("preview"); say(""); });
+    shown("preview");
+    return { toggle: load };
+  }
 
   // ---- the CAM: cell votes drawn on a canvas over the page, fixed scale, opacity, runner-up ------
   var RAMP = [[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]];
@@ -230,6 +282,8 @@
       if (cam && camView) { cam.src = "/items/" + id + "/page.webp"; camView.load("/items/" + id + "/cam.json"); }
       else if (cam) cam.src = "/items/" + id + "/cam.png";
       viewer.dataset.page = pages[at].n;
+      viewer.dataset.item = id;
+      viewer.dispatchEvent(new Event("pagechange"));
       var pageOf = document.getElementById("page-of");
       if (pageOf) pageOf.textContent = "page " + pages[at].n + " of " + pageOf.dataset.of;
       render();
@@ -325,6 +379,7 @@
     }
 
     var zoomer = setupZoom(viewer);
+    var original = setupOriginal(viewer, zoomer);
     var camCanvas = document.getElementById("cam-canvas");
     var camView = camCanvas ? setupCam(camCanvas) : null;
     function setView(view) {
@@ -384,6 +439,8 @@
         event.preventDefault(); go(queue && queue.getAttribute("href"));
       } else if (key === "v" || key === "V") {
         event.preventDefault(); setView(views[(views.indexOf(viewer.dataset.view) + 1) % views.length]);
+      } else if ((key === "o" || key === "O") && original) {
+        event.preventDefault(); original.toggle();
       } else if ((key === "x" || key === "X") && camView) {
         event.preventDefault(); camView.toggle();
       } else if (!(doc && doc.key(event))) {

@@ -15,13 +15,14 @@ from review.decisions import decide
 from review.documents import deliver_reviewed, record_reviewed
 from review.files import IMAGE_TYPES, review_file
 from review.items import load_item
+from review.originals import OriginalMissing, original_page
 from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
 from review.undo import deliver_due, undo
 from review.web.deps import ItemId, current_operator, db_session, render, safe_next, settings_of
 from review.web.document_answer import answer_whole, parse_parts
 from review.web.queue_page import queue_filters
-from review.web_images import cam_cells, web_page
+from review.web_images import cam_cells, thumbnail, web_page
 from review.whole import document_of
 from schema.enums import ReviewAction
 from schema.tables import Operator
@@ -221,6 +222,38 @@ def page_webp(
 ) -> Response:
     item = load_item(session, prediction_id)
     return _image_file(web_page(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
+
+
+@router.get("/items/{prediction_id}/original.jpg")
+def original_image(
+    request: Request,
+    prediction_id: ItemId,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    """The page of the received file at its scanned resolution (a JPEG made once); an error names the
+    file and the reason (404 missing, 422 unreadable) and the viewer keeps the preview."""
+    item = load_item(session, prediction_id)
+    try:
+        path = original_page(
+            settings_of(request), item.stored_path, item.sha256, item.page_number, item.filename
+        )
+    except OriginalMissing as exc:
+        text = f"The original of {page_name(item.page_number, item.filename)} cannot be shown: {exc.reason}"
+        return JSONResponse({"detail": text}, status_code=exc.status)
+    return _image_file(path, "original", prediction_id)
+
+
+@router.get("/items/{prediction_id}/thumb.jpg")
+def page_thumbnail(
+    request: Request,
+    prediction_id: ItemId,
+    operator: Operator = Depends(current_operator),
+    session: Session = Depends(db_session),
+) -> Response:
+    """A small JPEG of the page (at most 256 px) for the page strip and the grid."""
+    item = load_item(session, prediction_id)
+    return _image_file(thumbnail(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
 
 
 @router.get("/items/{prediction_id}/cam.json")

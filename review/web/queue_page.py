@@ -1,4 +1,4 @@
-"""The review queue page: oldest first, with counts and filters."""
+"""The review queue page: one row per document, oldest first, with counts and filters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from review.queue import QueueFilters, list_pending, summarize
+from review.queue import QueueFilters, list_documents, summarize
 from review.timefmt import now_utc
 from review.undo import deliver_due
 from review.web.deps import current_operator, db_session, render, settings_of
@@ -40,7 +40,9 @@ def queue_page(
     now = now_utc()
     settings = settings_of(request)
     deliver_due(session, settings, now, settings.review_undo_seconds)
-    items, count = list_pending(session, filters, now, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    items, count = list_documents(
+        session, filters, now, operator.id, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     summary = summarize(session, now)
     pages = max(1, -(-count // PAGE_SIZE))
     context = {

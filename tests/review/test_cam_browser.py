@@ -8,14 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from playwright.sync_api import Browser, expect
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.settings import ReviewSettings
 from tests.support.browser import keys_ready, log_in, shoot
 from tests.support.review import LiveServer
-from tests.support.review_items import Item, make_item, make_operator, page_png
+from tests.support.review_items import Item, make_item, make_operator, scan_like
 from worker.explain import cam_cells_path
 
 pytestmark = pytest.mark.browser
@@ -29,14 +28,6 @@ def _cells(item: Item, votes: dict[str, np.ndarray]) -> None:
     cam_cells_path(item.cam_path).write_text(json.dumps(data))
 
 
-def _scan_like(path: Path) -> None:
-    """A page as a scanner gives it: text lines on paper with sensor noise."""
-    page_png(path, "invoice", 246, A4_REVIEW)
-    rgb = np.asarray(Image.open(path), dtype=np.int16)
-    noise = np.random.default_rng(1).normal(0, 5, rgb.shape[:2])[..., None]
-    Image.fromarray(np.clip(rgb + noise, 0, 255).astype(np.uint8)).save(path)
-
-
 def test_cam_legend_opacity_runner_up_and_hidden_when_it_points_nowhere(
     chromium: Browser,
     live_server: LiveServer,
@@ -48,7 +39,7 @@ def test_cam_legend_opacity_runner_up_and_hidden_when_it_points_nowhere(
         make_operator(s, "alice")
         pointed = make_item(s, rsettings, label="invoice", size=A4_REVIEW)
         flat = make_item(s, rsettings, label="invoice")
-    _scan_like(pointed.image_path)
+    scan_like(pointed.image_path, A4_REVIEW)
     invoice = np.full((8, 8), 0.2)
     invoice[1:3, 4:7] = 0.93  # the letterhead
     letter = np.full((8, 8), 0.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
@@ -33,9 +34,18 @@ def log_in(browser: Browser, server: LiveServer, name: str, *, width: int = 1440
     return page
 
 
+def until(page: Page, expression: str, timeout_s: float = 15.0) -> None:
+    """Wait until ``expression`` is true in the page, polled from here: Playwright's own polling
+    (``wait_for_function``) evaluates a string inside the page, which the pages' CSP forbids."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        page.wait_for_timeout(50)
+
+
 def shoot(page: Page, path: Path, *, full_page: bool) -> None:
     """A screenshot once every image has loaded (kept by CI from test-artifacts/)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    page.wait_for_function(ALL_IMAGES_LOADED)
+    until(page, ALL_IMAGES_LOADED)
     page.screenshot(path=str(path), full_page=full_page)
     assert path.stat().st_size > 20_000

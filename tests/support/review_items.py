@@ -66,6 +66,15 @@ def page_png(path: Path, label: str, shade: int, size: tuple[int, int] = (240, 3
     return path
 
 
+def scan_like(path: Path, size: tuple[int, int], seed: int = 1) -> Path:
+    """A page as a scanner gives it (``page_png`` with sensor noise), at ``size``."""
+    page_png(path, "invoice", 246, size)
+    rgb = np.asarray(Image.open(path), dtype=np.int16)
+    noise = np.random.default_rng(seed).normal(0, 5, rgb.shape[:2])[..., None]
+    Image.fromarray(np.clip(rgb + noise, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
 def _jet(v: np.ndarray) -> np.ndarray:
     """A blue-cyan-yellow-red colour ramp for values in 0..1."""
     r = np.clip(1.5 - np.abs(4 * v - 3), 0, 1)
