@@ -155,3 +155,15 @@ def test_byte_limit_counts_a_jpeg_after_its_dct_scaling(tmp_path: Path) -> None:
         UnreadableImage, match=r"page 1 needs 33 MB to decode .* limit of 4 MB \(DOCSORT_MAX_PAGE_MB\)"
     ):
         list(iter_pages(path, limits=limits))
+
+
+def test_a_png_over_the_byte_limit_is_refused_before_any_pixel_is_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "deep.png"
+    Image.fromarray(np.full((2000, 1500), 40000, np.uint16)).save(path)  # 16-bit grey: 6 MB to decode
+    limits = DecodeLimits(max_page_mb=4)
+    with Image.open(path) as img:
+        with pytest.raises(UnreadableImage, match=r"page 1 needs 6 MB to decode .* limit of 4 MB"):
+            reduced_page(path, img, 1, lambda w, h: (64, 64), limits)
+        assert img._im is None  # Pillow has not decoded it (reading EXIF would have)
+    with pytest.raises(UnreadableImage, match="DOCSORT_MAX_PAGE_MB"):
+        list(prepare_pages(path, PageTarget(64, 64), limits=limits))
