@@ -1,6 +1,8 @@
 """Step 5 of a job, for pages sent to review: the page image and its CAM heat map, saved for the review page.
 
-Only review pages are decoded again, at review size, and only while their file is being recorded.
+A review page's image comes from the pixels its first decode kept (:mod:`worker.kept`: pages decoded
+whole, within the job's budget); any other review page is decoded again, at review size, while its file
+is being recorded.
 Names are stable, so a retried job overwrites instead of adding files. The page image is
 ``<sha256[:16]>-p<page>.jpg`` (JPEG, quality ``worker.cam.PAGE_JPEG_QUALITY``), recorded as the page's
 ``image_path``; the heat map ``<sha256[:16]>-p<page>-<model>-<version>-heat.png`` (a small RGB PNG
@@ -75,17 +77,22 @@ def explain_file(
     review_dir: Path,
     max_side: int,
     limits: DecodeLimits | None = None,
+    ready: dict[int, Image.Image] | None = None,
 ) -> dict[int, Explanation]:
-    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}."""
-    if not pages or path is None:
+    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}.
+    ``ready`` holds previews of longest side ``max_side`` already made (from the first decode); the other
+    pages are decoded again."""
+    if not pages:
         return {}
-    try:
-        images = dict(preview_pages(path, set(pages), max_side, limits=limits))
-    except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
-        metrics.error("review_image")
-        log.error("review.image_failed", sha256=sha256, reason=exc.reason)
-        return {}
+    images = {n: image for n, image in (ready or {}).items() if n in pages}
+    missing = set(pages) - set(images)
+    if missing and path is not None:
+        try:
+            images.update(preview_pages(path, missing, max_side, limits=limits))
+        except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
+            metrics.error("review_image")
+            log.error("review.image_failed", sha256=sha256, reason=exc.reason)
     return {
-        number: explain_page(image, number, *pages[number], model, review_dir, sha256)
-        for number, image in images.items()
+        number: explain_page(images[number], number, *pages[number], model, review_dir, sha256)
+        for number in sorted(images)
     }
