@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from PIL import Image
@@ -32,14 +33,16 @@ class DecodedFile:
     media_type: str
     pages: list[PreparedPage]
 
-    def kept_previews(self, numbers: set[int], side: int) -> dict[int, Image.Image]:
-        """{page number: RGB preview of longest side ``side``} for the pages ``numbers`` whose decode
-        kept their pixels (:mod:`worker.kept`); every page's kept pixels are dropped, whether asked for
-        or not (a page routed automatically needs none)."""
-        previews: dict[int, Image.Image] = {}
+    def kept_previews(self, numbers: set[int], side: int) -> dict[int, Callable[[], Image.Image]]:
+        """{page number: what makes its RGB preview of longest side ``side``} for the pages ``numbers``
+        whose decode kept their pixels (:mod:`worker.kept`); the pages no longer hold them, whether asked
+        for or not (a page routed automatically needs none): they live on only in what is returned."""
+        previews: dict[int, Callable[[], Image.Image]] = {}
         for page in self.pages:
             if page.kept is not None and page.number in numbers:
-                previews[page.number] = page.kept.preview(preview_size(side, page.width, page.height))
+                previews[page.number] = partial(
+                    page.kept.preview, preview_size(side, page.width, page.height)
+                )
             page.kept = None
         return previews
 

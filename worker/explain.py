@@ -13,6 +13,7 @@ composites; their recorded paths still serve.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,22 +78,21 @@ def explain_file(
     review_dir: Path,
     max_side: int,
     limits: DecodeLimits | None = None,
-    ready: dict[int, Image.Image] | None = None,
+    ready: dict[int, Callable[[], Image.Image]] | None = None,
 ) -> dict[int, Explanation]:
     """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}.
-    ``ready`` holds previews of longest side ``max_side`` already made (from the first decode); the other
-    pages are decoded again."""
-    if not pages:
-        return {}
-    images = {n: image for n, image in (ready or {}).items() if n in pages}
-    missing = set(pages) - set(images)
+    ``ready`` makes previews of longest side ``max_side`` from what the first decode kept; the other pages
+    are decoded again. One preview is held at a time."""
+    explained: dict[int, Explanation] = {}
+    for number, make in (ready or {}).items():
+        if number in pages:
+            explained[number] = explain_page(make(), number, *pages[number], model, review_dir, sha256)
+    missing = set(pages) - set(explained)
     if missing and path is not None:
         try:
-            images.update(preview_pages(path, missing, max_side, limits=limits))
+            for number, image in preview_pages(path, missing, max_side, limits=limits):
+                explained[number] = explain_page(image, number, *pages[number], model, review_dir, sha256)
         except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
             metrics.error("review_image")
             log.error("review.image_failed", sha256=sha256, reason=exc.reason)
-    return {
-        number: explain_page(images[number], number, *pages[number], model, review_dir, sha256)
-        for number in sorted(images)
-    }
+    return dict(sorted(explained.items()))

@@ -11,7 +11,9 @@ reduction with Pillow's box filter, ``worker.pixels.BOX_RATIO``). The preview co
 when that decode is large enough for it (always for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded
 small for the model is decoded a second time at the preview's scale, because the model input must be one
 function of the file and the input spec, the same whether a preview was asked or not (the trainer asks for
-none). ``preview_pages`` makes previews of chosen pages alone (review pages found after inference). Pages
+none). With a ``keep`` (:mod:`worker.kept`), a page whose decode is large enough for a review preview keeps
+its pixels reduced for one, made later if the page goes to review; ``preview_pages`` makes previews of
+chosen pages alone (review pages found after inference that kept none). Pages
 come one at a time; a file is never held whole. ``load_model_inputs`` is the trainer's way to the same
 model inputs. Pixel normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
 

@@ -4,12 +4,13 @@ The pages sent to review are known only after inference. A page that its first d
 than the review preview's size (a PNG, TIFF, BMP, WebP or GIF page is decoded whole; a JPEG or PDF page
 decoded for a preview of the page marks) keeps its pixels reduced by a whole factor
 (:func:`worker.pixels.preview_source`: at most 2x the preview along each side, an A4 page at 300 dpi
-1240 x 1754, 2.2 MB grey, 6.5 MB colour); the explain step makes the review image from them, the same
+1240 x 1754, 2.1 MiB grey, 6.2 MiB colour); the explain step makes the review image from them, the same
 pixels a second decode would give (:func:`worker.pixels.preview_of`), and every page's kept pixels are
-dropped as soon as its file is assembled, so an automatically routed page's go at once.
+dropped as soon as its file is assembled, so an automatically routed page's go at once; the review
+images of a file are made and written one at a time.
 
 Memory is bounded per job: a :class:`PreviewKeep` keeps pages until their kept pixels would pass
-``max_bytes`` (``DOCSORT_REVIEW_KEEP_MB``, 64 by default: 29 grey or 9 colour A4 pages at 300 dpi);
+``max_bytes`` (``DOCSORT_REVIEW_KEEP_MB``, 64 by default: 30 grey or 10 colour A4 pages at 300 dpi);
 the pages past it, and the pages decoded smaller than the preview (a JPEG or a PDF page decoded at
 1/8 for the model), are decoded a second time at the preview's size if they go to review.
 """
