@@ -13,14 +13,15 @@ from PIL import Image
 from sqlalchemy import select
 
 from docsort.synth_a4_files import A4Options, generate_a4
+from schema.manifest import InputSpec
 from schema.messages import ClassifyJob, DocumentRef
 from schema.tables import Page
 from tests.support.jobs import run_admitted
 from tests.support.worker import make_context
 from worker.cam import save_image
-from worker.context import WorkerContext
+from worker.context import JobFile, WorkerContext
 from worker.decide import Policy, decide
-from worker.decode import decode_file
+from worker.decode import decode_file, decode_files
 from worker.explain import explain_file
 from worker.imaging import PageTarget, PreviewKeep, prepare_pages, preview_pages
 from worker.infer import infer
@@ -166,3 +167,17 @@ def test_review_images_of_a_job_are_those_of_a_second_decode_within_and_past_the
         got = np.asarray(Image.open(stored[number] or ""))
         assert got.shape == (1600, 1131, 3)
         assert np.array_equal(got, np.asarray(Image.open(saved))), f"page {number}"
+
+
+def test_a_jobs_decode_threads_share_one_budget(tmp_path: Path) -> None:
+    """Four grey pages decoded on four threads, a budget of two pages' kept pixels: two are kept."""
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"p{i}.png")
+        _textured((800, 1000), "L", 20 + i).save(paths[-1])
+    files = [JobFile(i, f"{i:064x}", p.name, p, False) for i, p in enumerate(paths)]
+    keep = PreviewKeep(400, 2 * 400 * 500)
+    decoded, failures = decode_files(files, InputSpec(height=32, width=32), None, threads=4, keep=keep)
+    assert not failures and len(decoded) == 4
+    assert sum(1 for _, d in decoded for p in d.pages if p.kept is not None) == keep.pages == 2
+    assert keep.used == 2 * 400 * 500 and keep.over == 2
