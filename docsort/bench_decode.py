@@ -12,6 +12,8 @@ the peak resident set over the process's baseline (VmHWM - VmRSS after imports).
   grey pages reduced with the box filter (every PDF page rendered; OpenCV's area resize throughout);
 - ``reduced``: :func:`worker.imaging.prepare_pages`, model input only;
 - ``reduced+preview``: the same with ``preview_side=1600``;
+- ``reduced+keep``: ``reduced`` keeping review preview pixels (1600 px, :mod:`worker.kept`) where the
+  decode holds them, as the worker does for every page of a job within its budget;
 - ``reduced-inprocess``: ``reduced`` with PDFs rendered in this process (``pdf_isolated=False``), to
   show what the render process costs a page.
 
@@ -36,7 +38,15 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
-MODES = ("whole", "whole+preview", "reduced-before", "reduced", "reduced+preview", "reduced-inprocess")
+MODES = (
+    "whole",
+    "whole+preview",
+    "reduced-before",
+    "reduced",
+    "reduced+preview",
+    "reduced+keep",
+    "reduced-inprocess",
+)
 PREVIEW_SIDE = 1600
 
 
@@ -85,12 +95,13 @@ def _decode_whole(path: Path, size: int, preview: bool) -> int:
     return len(pages)
 
 
-def _decode_reduced(path: Path, size: int, preview: bool, isolated: bool = True) -> int:
-    from worker.imaging import PageTarget, prepare_pages
+def _decode_reduced(path: Path, size: int, preview: bool, isolated: bool = True, keep: bool = False) -> int:
+    from worker.imaging import PageTarget, PreviewKeep, prepare_pages
     from worker.limits import DecodeLimits
 
     target = PageTarget(size, size, preview_side=PREVIEW_SIDE if preview else None)
-    return sum(1 for _ in prepare_pages(path, target, limits=DecodeLimits(pdf_isolated=isolated)))
+    kept = PreviewKeep(PREVIEW_SIDE, 1 << 40) if keep else None  # the worker's review keep, no budget
+    return sum(1 for _ in prepare_pages(path, target, limits=DecodeLimits(pdf_isolated=isolated), keep=kept))
 
 
 def _decode_before(path: Path, size: int) -> int:
@@ -114,6 +125,7 @@ def _decoders(size: int) -> dict[str, Callable[[Path], int]]:
         "whole+preview": lambda p: _decode_whole(p, size, True),
         "reduced": lambda p: _decode_reduced(p, size, False),
         "reduced+preview": lambda p: _decode_reduced(p, size, True),
+        "reduced+keep": lambda p: _decode_reduced(p, size, False, keep=True),
         "reduced-inprocess": lambda p: _decode_reduced(p, size, False, isolated=False),
     }
 

@@ -128,7 +128,8 @@ def save_image(image: Image.Image, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     if path.suffix.lower() in (".jpg", ".jpeg"):
-        image.convert("RGB").save(tmp, format="JPEG", quality=PAGE_JPEG_QUALITY)
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # no copy of an RGB page
+        rgb.save(tmp, format="JPEG", quality=PAGE_JPEG_QUALITY)
     else:
         image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
     tmp.replace(path)

@@ -10,14 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+
+from PIL import Image
 
 from schema.logs import get_logger
 from schema.manifest import InputSpec
 from worker import metrics
 from worker.context import JobFile
-from worker.imaging import PreparedPage, UnreadableImage, media_type_of, prepare_pages
+from worker.imaging import PreparedPage, PreviewKeep, UnreadableImage, media_type_of, prepare_pages
 from worker.limits import DecodeLimits
+from worker.pixels import preview_size
 from worker.poison import MAX_DECODE_CRASHES, DecodeGuard, dead_letter_reason
 
 log = get_logger(__name__)
@@ -29,6 +33,19 @@ class DecodedFile:
     media_type: str
     pages: list[PreparedPage]
 
+    def kept_previews(self, numbers: set[int], side: int) -> dict[int, Callable[[], Image.Image]]:
+        """{page number: what makes its RGB preview of longest side ``side``} for the pages ``numbers``
+        whose decode kept their pixels (:mod:`worker.kept`); the pages no longer hold them, whether asked
+        for or not (a page routed automatically needs none): they live on only in what is returned."""
+        previews: dict[int, Callable[[], Image.Image]] = {}
+        for page in self.pages:
+            if page.kept is not None and page.number in numbers:
+                previews[page.number] = partial(
+                    page.kept.preview, preview_size(side, page.width, page.height)
+                )
+            page.kept = None
+        return previews
+
 
 @dataclass(frozen=True)
 class DecodeFailure:
@@ -37,18 +54,20 @@ class DecodeFailure:
 
 
 def decode_file(
-    path: Path, spec: InputSpec, preview_side: int | None = None, limits: DecodeLimits | None = None
+    path: Path,
+    spec: InputSpec,
+    preview_side: int | None = None,
+    limits: DecodeLimits | None = None,
+    keep: PreviewKeep | None = None,
 ) -> DecodedFile:
     """Every page of a file, each decoded once at the size needed (:func:`worker.imaging.prepare_pages`),
-    ready for the model; with ``preview_side``, each page keeps a preview of that longest side. A page
-    that cannot be decoded comes with its ``error`` (its document goes to review); a file that cannot be
-    read raises UnreadableImage naming the reason."""
+    ready for the model; with ``preview_side``, each page keeps a preview of that longest side; with
+    ``keep``, the pixels of a review preview where the decode holds them. A page that cannot be decoded
+    comes with its ``error`` (its document goes to review); a file that cannot be read raises
+    UnreadableImage naming the reason."""
     media = media_type_of(path)
-    return DecodedFile(
-        Path(path),
-        media,
-        list(prepare_pages(path, spec, preview_side=preview_side, limits=limits, page_errors=True)),
-    )
+    pages = prepare_pages(path, spec, preview_side=preview_side, limits=limits, page_errors=True, keep=keep)
+    return DecodedFile(Path(path), media, list(pages))
 
 
 def decode_files(
@@ -58,16 +77,18 @@ def decode_files(
     limits: DecodeLimits | None = None,
     preview_side: Callable[[JobFile], int | None] | None = None,
     threads: int = 1,
+    keep: PreviewKeep | None = None,
 ) -> tuple[list[tuple[JobFile, DecodedFile]], list[DecodeFailure]]:
     """The job's unfinished files decoded, in their order; (decoded, failures). With ``threads`` > 1,
     that many files are decoded at once (Pillow, OpenCV and the PDF render process work outside the
-    GIL): for a process that has cores to itself and little else to do while it decodes. A file system
-    fault (OSError) propagates: it is transient, and the task retries."""
+    GIL): for a process that has cores to itself and little else to do while it decodes. ``keep``
+    (one per job: its byte budget is the job's) keeps review preview pixels (:mod:`worker.kept`). A
+    file system fault (OSError) propagates: it is transient, and the task retries."""
     todo = [f for f in files if not (f.finished or f.repeat)]
 
     def one(job_file: JobFile) -> DecodedFile | str:
         side = preview_side(job_file) if preview_side is not None else None
-        return _decode_guarded(job_file, spec, guard, limits, side)
+        return _decode_guarded(job_file, spec, guard, limits, side, keep)
 
     if threads > 1 and len(todo) > 1:
         with ThreadPoolExecutor(max_workers=min(threads, len(todo)), thread_name_prefix="decode") as pool:
@@ -90,6 +111,7 @@ def _decode_guarded(
     guard: DecodeGuard | None,
     limits: DecodeLimits | None,
     preview_side: int | None,
+    keep: PreviewKeep | None,
 ) -> DecodedFile | str:
     """One file decoded, or the reason it failed: unreadable, an unexpected decoder error, or content
     that killed the worker process ``MAX_DECODE_CRASHES`` times (dead-lettered)."""
@@ -98,7 +120,7 @@ def _decode_guarded(
         metrics.error("poison")
         return dead_letter_reason(crashes)
     try:
-        result = _decode_one(job_file, spec, limits, preview_side)
+        result = _decode_one(job_file, spec, limits, preview_side, keep)
     except Exception:  # the process lives on (a SystemExit from a kill at the time limit does not)
         if guard is not None:
             guard.finish(job_file.sha256)
@@ -109,12 +131,16 @@ def _decode_guarded(
 
 
 def _decode_one(
-    job_file: JobFile, spec: InputSpec, limits: DecodeLimits | None, preview_side: int | None
+    job_file: JobFile,
+    spec: InputSpec,
+    limits: DecodeLimits | None,
+    preview_side: int | None,
+    keep: PreviewKeep | None,
 ) -> DecodedFile | str:
     try:
         if job_file.path is None:
             raise UnreadableImage(job_file.filename, "file not found")
-        return decode_file(job_file.path, spec, preview_side, limits)
+        return decode_file(job_file.path, spec, preview_side, limits, keep)
     except UnreadableImage as exc:
         metrics.error("unreadable")
         return exc.reason

@@ -1,6 +1,8 @@
 """Step 5 of a job, for pages sent to review: the page image and its CAM heat map, saved for the review page.
 
-Only review pages are decoded again, at review size, and only while their file is being recorded.
+A review page's image comes from the pixels its first decode kept (:mod:`worker.kept`: pages decoded
+whole, within the job's budget); any other review page is decoded again, at review size, while its file
+is being recorded.
 Names are stable, so a retried job overwrites instead of adding files. The page image is
 ``<sha256[:16]>-p<page>.jpg`` (JPEG, quality ``worker.cam.PAGE_JPEG_QUALITY``), recorded as the page's
 ``image_path``; the heat map ``<sha256[:16]>-p<page>-<model>-<version>-heat.png`` (a small RGB PNG
@@ -11,6 +13,7 @@ composites; their recorded paths still serve.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,17 +78,21 @@ def explain_file(
     review_dir: Path,
     max_side: int,
     limits: DecodeLimits | None = None,
+    ready: dict[int, Callable[[], Image.Image]] | None = None,
 ) -> dict[int, Explanation]:
-    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}."""
-    if not pages or path is None:
-        return {}
-    try:
-        images = dict(preview_pages(path, set(pages), max_side, limits=limits))
-    except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
-        metrics.error("review_image")
-        log.error("review.image_failed", sha256=sha256, reason=exc.reason)
-        return {}
-    return {
-        number: explain_page(image, number, *pages[number], model, review_dir, sha256)
-        for number, image in images.items()
-    }
+    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}.
+    ``ready`` makes previews of longest side ``max_side`` from what the first decode kept; the other pages
+    are decoded again. One preview is held at a time."""
+    explained: dict[int, Explanation] = {}
+    for number, make in (ready or {}).items():
+        if number in pages:
+            explained[number] = explain_page(make(), number, *pages[number], model, review_dir, sha256)
+    missing = set(pages) - set(explained)
+    if missing and path is not None:
+        try:
+            for number, image in preview_pages(path, missing, max_side, limits=limits):
+                explained[number] = explain_page(image, number, *pages[number], model, review_dir, sha256)
+        except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
+            metrics.error("review_image")
+            log.error("review.image_failed", sha256=sha256, reason=exc.reason)
+    return dict(sorted(explained.items()))

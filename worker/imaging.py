@@ -11,7 +11,9 @@ reduction with Pillow's box filter, ``worker.pixels.BOX_RATIO``). The preview co
 when that decode is large enough for it (always for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded
 small for the model is decoded a second time at the preview's scale, because the model input must be one
 function of the file and the input spec, the same whether a preview was asked or not (the trainer asks for
-none). ``preview_pages`` makes previews of chosen pages alone (review pages found after inference). Pages
+none). With a ``keep`` (:mod:`worker.kept`), a page whose decode is large enough for a review preview keeps
+its pixels reduced for one, made later if the page goes to review; ``preview_pages`` makes previews of
+chosen pages alone (review pages found after inference that kept none). Pages
 come one at a time; a file is never held whole. ``load_model_inputs`` is the trainer's way to the same
 model inputs. Pixel normalisation lives in the exported graph. Every decode holds :class:`DecodeLimits`.
 
@@ -44,6 +46,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
+from worker.kept import KeptPixels, PreviewKeep
 from worker.limits import DEFAULT_LIMITS, PDF_DPI, DecodeLimits
 from worker.pdfchild import POINTS_PER_INCH, PageGeometry
 from worker.pdfrender import DirectDecode, close_renderers, pdf_pages
@@ -68,6 +71,7 @@ __all__ = [
     "DecodedPage",
     "PageTarget",
     "PreparedPage",
+    "PreviewKeep",
     "ResizePolicy",
     "UnreadableImage",
     "close_renderers",
@@ -116,6 +120,7 @@ class PreparedPage:
     model_input: np.ndarray  # uint8 HxWx3 (blank when ``error``)
     preview: Image.Image | None = None  # RGB, longest side at most the preview side asked for
     error: str | None = None  # why this page could not be decoded (asked for with ``page_errors``)
+    kept: KeptPixels | None = None  # for a review preview made later (asked for with ``keep``)
 
 
 def sniff_media_type(head: bytes) -> str | None:
@@ -193,13 +198,14 @@ def _prepared(
     target: PageTarget,
     orientation: int = 1,
     preview_pixels: np.ndarray | None = None,
+    keep: PreviewKeep | None = None,
 ) -> PreparedPage:
     preview_size = target.preview_size(*size)
-    preview = None
-    if preview_size is not None:
-        source = pixels if preview_pixels is None else preview_pixels
-        preview = preview_of(source, preview_size, orientation)
-    return PreparedPage(number, size[0], size[1], model_input(pixels, target, size, orientation), preview)
+    source = pixels if preview_pixels is None else preview_pixels  # the largest decode of this page
+    preview = None if preview_size is None else preview_of(source, preview_size, orientation)
+    kept = None if keep is None else keep.take(source, size, orientation)
+    inputs = model_input(pixels, target, size, orientation)
+    return PreparedPage(number, size[0], size[1], inputs, preview, kept=kept)
 
 
 def _pdf_scale(need: Callable[[int, int], tuple[int, int] | None]) -> Callable[[PageGeometry], float]:
@@ -240,10 +246,15 @@ def _failed(number: int, size: tuple[int, int], target: PageTarget, reason: str)
 
 
 def _prepare(
-    path: Path, target: PageTarget, limits: DecodeLimits, page_errors: bool = False
+    path: Path,
+    target: PageTarget,
+    limits: DecodeLimits,
+    page_errors: bool = False,
+    keep: PreviewKeep | None = None,
 ) -> Iterator[PreparedPage]:
     """The model's decode of each page; a preview that it cannot serve (a JPEG or PDF page decoded
-    small for the model) comes from a second decode of that page at the preview's scale."""
+    small for the model) comes from a second decode of that page at the preview's scale. ``keep``
+    keeps reduced pixels of the pages decoded large enough for its preview (never decodes again)."""
     if media_type_of(path) == "application/pdf":
         preview_scale = _pdf_scale(target.preview_size) if target.preview_side else None
         direct = _direct_jpeg(path, target.needed, target.preview_size, limits)
@@ -253,7 +264,7 @@ def _prepare(
             if page.error is not None:
                 yield _failed(page.number, page.geometry.pixels, target, f"page {page.number}: {page.error}")
                 continue
-            yield _prepared(page.number, page.geometry.pixels, page.rgb, target, 1, page.preview)
+            yield _prepared(page.number, page.geometry.pixels, page.rgb, target, 1, page.preview, keep)
         return
     for number, img in raster_frames(path, limits):
         try:
@@ -268,7 +279,7 @@ def _prepare(
             reason = exc.reason if isinstance(exc, UnreadableImage) else decode_failure(path, exc).reason
             yield _failed(number, img.size, target, f"page {number}: {reason}")
             continue
-        yield _prepared(number, raster.size, raster.pixels, target, raster.orientation, again)
+        yield _prepared(number, raster.size, raster.pixels, target, raster.orientation, again, keep)
 
 
 def prepare_pages(
@@ -278,13 +289,16 @@ def prepare_pages(
     preview_side: int | None = None,
     limits: DecodeLimits | None = None,
     page_errors: bool = False,
+    keep: PreviewKeep | None = None,
 ) -> Iterator[PreparedPage]:
     """Each page of a file, decoded once, as the model's input for ``spec`` (an InputSpec) and, with
-    ``preview_side``, an RGB preview of that longest side; raise :class:`UnreadableImage` naming the
-    file and the reason (a broken file, or a page over one of ``limits``)."""
+    ``preview_side``, an RGB preview of that longest side; with ``keep``, the pixels of a preview made
+    later where this decode holds them (:mod:`worker.kept`); raise :class:`UnreadableImage` naming the
+    file and the reason (a broken file, or a page over one of ``limits``). Neither changes the model
+    input."""
     path = Path(path)
     target = spec if isinstance(spec, PageTarget) else PageTarget.of(spec, preview_side)
-    yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS, page_errors))
+    yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS, page_errors, keep))
 
 
 def preview_pages(

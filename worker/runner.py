@@ -26,7 +26,7 @@ from worker.decode import DecodedFile, decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
 from worker.files import OnDone, finish_files
-from worker.imaging import PreparedPage
+from worker.imaging import PreparedPage, PreviewKeep
 from worker.infer import PageScores, infer
 from worker.inference import LoadedModel
 from worker.jobs import finish_job
@@ -57,6 +57,7 @@ def run_job(ctx: WorkerContext, job: ClassifyJob) -> JobOutcome:
         ctx.settings.decode_limits(),
         lambda f: preview_side(SplitRules.parse(f.split or ctx.settings.split)),
         ctx.settings.decode_threads,
+        _keep(ctx),
     )
     for failure in failures:
         fail(ctx, failure.file, failure.reason)
@@ -98,20 +99,29 @@ def _assemble(
         own = [decide(s.probs, names, policy) for s in file_scores]
         split = SplitRules.parse(job_file.split or ctx.settings.split)
         plan = assemble_file(decoded_file, file_scores, split, names, policy)
+        review = _review_pages(plan, file_scores, decoded_file.pages) if plan.documents else {}
+        ready = decoded_file.kept_previews(set(review), ctx.settings.review_max_side)  # the rest dropped
         if not plan.documents:
             fail(ctx, job_file, plan.empty_reason or "no document in this file")
             continue
         explained = explain_file(
             job_file.path,
             job_file.sha256,
-            _review_pages(plan, file_scores, decoded_file.pages),
+            review,
             model,
             ctx.settings.dir("review"),
             ctx.settings.review_max_side,
             ctx.settings.decode_limits(),
+            ready,
         )
         records.append(FileRecord(job_file, decoded_file, file_scores, own, plan, explained))
     return records
+
+
+def _keep(ctx: WorkerContext) -> PreviewKeep | None:
+    """What this job's decode keeps for review previews (:mod:`worker.kept`); None when the budget is 0."""
+    budget = ctx.settings.review_keep_mb * 2**20
+    return PreviewKeep(ctx.settings.review_max_side, budget) if budget > 0 else None
 
 
 def fail_job(ctx: WorkerContext, job: ClassifyJob, reason: str) -> None:

@@ -78,6 +78,13 @@ class WorkerSettings(DocsortSettings):
         24, ge=1, le=24 * 90, description="Live pages compared with validation in the drift metrics."
     )
     review_max_side: int = Field(1600, ge=64, le=10000, description="Longest side of saved review images.")
+    review_keep_mb: int = Field(
+        64,
+        ge=0,
+        le=4096,
+        description="MB of pixels one job's decode keeps for the review images of pages decoded whole "
+        "(pages past it are decoded again if sent to review); 0: none kept.",
+    )
     max_page_pixels: int = Field(
         limits.MAX_PAGE_PIXELS,
         ge=1,

@@ -44,6 +44,13 @@ def _per_job(result: dict[str, Any]) -> str:
     return "n/a" if auto is None else f"{auto:.1f} / {review:.1f} (jobs of {result.get('per_job')})"
 
 
+def _cpu(result: dict[str, Any]) -> str:
+    auto, review = result.get("auto_cpu_ms_per_page"), result.get("review_cpu_ms_per_page")
+    if auto is None or review is None:
+        return "n/a"
+    return f"{auto:.1f} / {review:.1f} ({result.get('review_vs_auto_cpu', 0.0):.2f}×)"
+
+
 SECTION = Section(
     name="cam",
     title="## CAM: the review path against the auto path (`docsort bench cam`)",
@@ -51,10 +58,13 @@ SECTION = Section(
 The same pages go through the worker's job runner (`run_job`: decode, one ONNX batch per job, decide,
 record, route) twice per round, in this process with no broker: once with the confidence threshold at 0
 (every page routed automatically: the file is copied into its class folder) and once at 1 (every page
-to review: the page is decoded again at review size, its image written as a JPEG and its CAM as a small
-heat map PNG).
+to review: its image made from the pixels its first decode kept, for a page decoded whole (PNG, TIFF), or
+from a second decode at review size, for a page decoded small for the model (JPEG, PDF), written as a
+JPEG, and its CAM as a small heat map PNG with the cells' votes beside it).
 Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
-The difference per page is what a page sent to review costs beyond an automatically routed one. The
+The difference per page is what a page sent to review costs beyond an automatically routed one; the
+CPU time of this process per page (all its threads, ONNX Runtime's included) moves less with the load of
+other work on the machine than the wall time does. The
 SQL statements and commits the runner sends per page (and commits per job) are counted on the database
 engine.
 """,
@@ -65,6 +75,7 @@ engine.
         ("review path ms/page", num("review_ms_per_page")),
         ("review ÷ auto", num("review_vs_auto", 2, "×")),
         ("extra ms per review page", num("review_extra_ms_per_page")),
+        ("CPU ms/page, auto / review", _cpu),
         ("SQL statements / commits per page, auto", _sql("auto")),
         ("… review", _sql("review")),
         ("commits per job, auto / review", _per_job),
@@ -93,12 +104,13 @@ def _context(
     )
 
 
-def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, dict[str, int]]:
-    """Run the jobs; (seconds, pages, auto, review, {"statements": n, "commits": n}) of the database."""
+def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, dict[str, float]]:
+    """Run the jobs; (seconds, pages, auto, review, {"statements": n, "commits": n, "cpu": seconds}):
+    the database's counts and this process's CPU time."""
     from sqlalchemy import event
 
     engine = ctx.sessions.kw["bind"]
-    counts = {"statements": 0, "commits": 0}
+    counts: dict[str, float] = {"statements": 0, "commits": 0}
 
     def statement(*_: Any) -> None:
         counts["statements"] += 1
@@ -111,12 +123,13 @@ def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, d
     jobs = [admit(ctx.sessions, job, None, door) for job in jobs]  # as the Celery door does, before the clock
     event.listen(engine, "before_cursor_execute", statement)
     event.listen(engine, "commit", commit)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     pages = auto = review = 0
     for job in jobs:
         outcome = run_job(ctx, job)
         pages, auto, review = pages + outcome.pages, auto + outcome.auto, review + outcome.review
     elapsed = time.perf_counter() - started
+    counts["cpu"] = time.process_time() - cpu
     engine.dispose()
     return elapsed, pages, auto, review, counts
 
@@ -140,6 +153,7 @@ def run(
         ClassifyJob(documents=refs[i : i + per_job], on_done="keep") for i in range(0, len(refs), per_job)
     ]
     times: dict[str, list[float]] = {"auto": [], "review": []}
+    cpu: dict[str, list[float]] = {"auto": [], "review": []}
     sql: dict[str, dict[str, float]] = {}
     n_pages = 0
     with tempfile.TemporaryDirectory(prefix="docsort-bench-cam-") as tmp:
@@ -152,6 +166,7 @@ def run(
             for variant, confidence in (("auto", 0.0), ("review", 1.0)):
                 ctx = _context(model_dir, work / f"{variant}-{r}", template, confidence, models, threads)
                 elapsed, n_pages, auto, review, counts = _one_run(ctx, jobs)
+                cpu[variant].append(counts.pop("cpu"))
                 sql[variant] = {k: v / max(n_pages, 1) for k, v in counts.items()}
                 sql[variant]["per_job"] = counts["commits"] / max(len(jobs), 1)
                 if (auto, review) != ((n_pages, 0) if variant == "auto" else (0, n_pages)):
@@ -159,6 +174,7 @@ def run(
                 times[variant].append(elapsed)
     auto_ms = 1000.0 * statistics.median(times["auto"]) / n_pages
     review_ms = 1000.0 * statistics.median(times["review"]) / n_pages
+    auto_cpu, review_cpu = (1000.0 * statistics.median(cpu[v]) / n_pages for v in ("auto", "review"))
     manifest = load_manifest(model_dir)
     return {
         "model": f"{manifest.name}/{manifest.version} ({manifest.backbone} {manifest.input.height} px)",
@@ -170,6 +186,9 @@ def run(
         "review_ms_per_page": review_ms,
         "review_vs_auto": ratio(review_ms, auto_ms),
         "review_extra_ms_per_page": review_ms - auto_ms,
+        "auto_cpu_ms_per_page": auto_cpu,
+        "review_cpu_ms_per_page": review_cpu,
+        "review_vs_auto_cpu": ratio(review_cpu, auto_cpu),
         "auto_sql_statements_per_page": sql["auto"]["statements"],
         "auto_commits_per_page": sql["auto"]["commits"],
         "review_sql_statements_per_page": sql["review"]["statements"],
@@ -187,6 +206,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  review path  {result['review_ms_per_page']:7.1f} ms per page",
         f"  ratio review / auto {result['review_vs_auto']:.2f}x: "
         f"{result['review_extra_ms_per_page']:.1f} ms more per page sent to review",
+        f"  CPU of this process per page: auto {result['auto_cpu_ms_per_page']:.1f} ms, review "
+        f"{result['review_cpu_ms_per_page']:.1f} ms ({result['review_vs_auto_cpu']:.2f}x)",
         f"  database per page: auto {result['auto_sql_statements_per_page']:.1f} statements, "
         f"{result['auto_commits_per_page']:.1f} commits; review "
         f"{result['review_sql_statements_per_page']:.1f} statements, "
