@@ -113,8 +113,21 @@ def insert_ignore_many(
     session: Session, table: type[DeclarativeBase], rows: list[dict[str, Any]], keys: list[str]
 ) -> int:
     """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in."""
+    core: Table = table.__table__  # type: ignore[assignment]
+    return len(insert_ignore_returning(session, table, rows, keys, [c.key for c in core.primary_key]))
+
+
+def insert_ignore_returning(
+    session: Session,
+    table: type[DeclarativeBase],
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    columns: list[str],
+) -> list[tuple[Any, ...]]:
+    """INSERT the rows, in one statement, but those whose ``keys`` exist already; ``columns`` of the rows
+    that went in (in no stated order)."""
     if not rows:
-        return 0
+        return []
     dialect = session.get_bind().dialect.name
     core: Table = table.__table__  # type: ignore[assignment]
     if dialect == "postgresql":
@@ -124,4 +137,5 @@ def insert_ignore_many(
     else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
         raise ValueError(f"unsupported database dialect {dialect!r}")
     # RETURNING says which rows went in on both databases (rowcount is -1 on some drivers).
-    return len(session.execute(stmt.returning(*core.primary_key)).all())
+    returned = session.execute(stmt.returning(*(core.c[name] for name in columns))).all()
+    return [tuple(row) for row in returned]
