@@ -128,10 +128,11 @@ def stage_copy(src: Path, area: Path, source_ref: str | None = None, max_bytes: 
         return stage_copy_stream(fh, area, src.name, ref, limit=max_bytes)
 
 
-def check_movable(src: Path, max_bytes: int | None) -> None:
-    """A watched file is taken only as a regular file (not a link, FIFO or device) within the size limit."""
+def check_movable(src: Path, max_bytes: int | None, st: os.stat_result | None = None) -> None:
+    """A watched file is taken only as a regular file (not a link, FIFO or device) within the size limit.
+    ``st``: its ``lstat``, when the caller has it."""
     try:
-        st = src.lstat()
+        st = st or src.lstat()
     except FileNotFoundError as exc:
         raise IntakeError(f"{src}: vanished before it could be taken") from exc
     if not stat.S_ISREG(st.st_mode):

@@ -34,6 +34,10 @@ TICK_SECONDS = 0.25
 IGNORED_SUFFIXES = (".part", ".tmp")
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
 def _database_away(exc: BaseException) -> bool:
     """A fault of the database itself (down, locked), which recording the files one by one cannot help."""
     return isinstance(exc.__cause__, OperationalError) or isinstance(exc, OperationalError)
@@ -76,50 +80,44 @@ class Watcher:
         self.taken = 0
 
     # --- what is a candidate ---------------------------------------------------------------------
+    # Compared as strings: the watcher asks this of every event and every rescanned file.
     def _excluded(self, path: Path) -> bool:
-        return any(path.is_relative_to(x) for x in self.excluded)
+        return any(_under(str(path), str(x)) for x in self.excluded)
 
     def _root_of(self, path: Path) -> Path | None:
-        for root in self.roots:
-            if path.is_relative_to(root):
-                return root
-        return None
+        text = str(path)
+        return next((root for root in self.roots if _under(text, str(root))), None)
 
     def wanted(self, path: Path) -> bool:
         root = self._root_of(path)
         if root is None or self._excluded(path):
             return False
-        return not any(ignored_name(part) for part in path.relative_to(root).parts)
+        below = str(path)[len(str(root)) + 1 :]
+        return not any(ignored_name(part) for part in below.split(os.sep) if part)
 
     def consider(self, path: Path) -> None:
         if path in self.candidates or not self.wanted(path):
-            return
-        if (
-            path.is_dir() and not path.is_symlink()
-        ):  # a folder appeared: its files may have come before the watch on it did
-            for folder, dirs, files in os.walk(path):
-                dirs[:] = [d for d in dirs if not ignored_name(d)]
-                for name in files:
-                    self.consider(Path(folder) / name)
             return
         try:
             st = path.lstat()
         except OSError:
             return
+        if stat.S_ISDIR(st.st_mode):  # a folder appeared: its files may have come before the watch on it did
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not ignored_name(d)]
+                for name in files:
+                    self.consider(Path(folder) / name)
+            return
         key = (st.st_size, st.st_mtime_ns, st.st_ino)
         try:
-            if not stat.S_ISDIR(st.st_mode):
-                check_movable(path, self.settings.max_file_bytes)
+            check_movable(path, self.settings.max_file_bytes, st)
         except PathRefused as exc:
             if self.refused.get(path) != key:  # said once per file, not at every rescan
                 self.refused[path] = key
                 log.warning("file.refused", path=str(path), reason=exc.reason)
             return
-        except IntakeError:
-            return
         self.refused.pop(path, None)
-        if stat.S_ISREG(st.st_mode):
-            self.candidates[path] = _Candidate(key, time.monotonic())
+        self.candidates[path] = _Candidate(key, time.monotonic())
 
     def _walk(self) -> Iterator[Path]:
         for root in self.roots:
