@@ -48,7 +48,8 @@ def rerun_command(ctx: typer.Context) -> str:
         if getattr(param, "is_flag", False):
             words.append(opts[0] if value else (list(getattr(param, "secondary_opts", [])) or opts)[0])
         elif opts and opts[0].startswith("-"):
-            words += [opts[0], str(value)]
+            for one in value if isinstance(value, list | tuple) else [value]:  # a repeated option
+                words += [opts[0], str(one)]
         else:
             words.append(str(value))
     return shlex.join(words)
