@@ -15,7 +15,7 @@ from typing import Any
 
 import typer
 
-from docsort.bench import assemble, cam, inference, int8, pipeline, scale, separate
+from docsort.bench import assemble, cam, inference, int8, intake, pipeline, scale, separate
 from docsort.bench.a4 import a4_folder
 from docsort.bench.docs import DOC_PATH, record
 from docsort.bench.machine import this_machine
@@ -48,7 +48,8 @@ def rerun_command(ctx: typer.Context) -> str:
         if getattr(param, "is_flag", False):
             words.append(opts[0] if value else (list(getattr(param, "secondary_opts", [])) or opts)[0])
         elif opts and opts[0].startswith("-"):
-            words += [opts[0], str(value)]
+            for one in value if isinstance(value, list | tuple) else [value]:  # a repeated option
+                words += [opts[0], str(one)]
         else:
             words.append(str(value))
     return shlex.join(words)
@@ -201,6 +202,42 @@ def pipeline_command(
         confidence=confidence,
     )
     _finish(ctx, pipeline.SECTION, result, pipeline.summary(result), machine, as_json, write_docs, docs_path)
+
+
+@bench_app.command("intake")
+def intake_command(
+    ctx: typer.Context,
+    data: Path | None = PAGES_DATA_OPT,
+    a4: bool = A4_OPT,
+    files: list[int] = typer.Option([200, 1000], "--files", min=1, help="Files per run (repeat the option)."),
+    database_url: list[str] = typer.Option(
+        ["sqlite"], "--database-url", help="sqlite, or a PostgreSQL server for a fresh database (repeatable)."
+    ),
+    broker_url: str = BROKER_OPT,
+    compare: Path | None = typer.Option(
+        None, "--compare", help="Another docsort checkout, measured in turn."
+    ),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Runs of each code (interleaved)."),
+    as_json: bool = JSON_OPT,
+    write_docs: bool = DOCS_OPT,
+    docs_path: Path = DOCS_PATH_OPT,
+) -> None:
+    """The watcher's intake alone: files/s and CPU per file, against another checkout with --compare."""
+
+    machine = _machine()
+    urls = ["" if u == "sqlite" else u for u in database_url]
+    folder = _pages_data(data, a4, A4_PAGES)
+    rows = intake.run(folder, files, urls, broker_url=broker_url, compare=compare, rounds=rounds)
+    for line in intake.summary(rows):
+        typer.echo(line)
+    typer.echo(f"machine: {machine.describe()}; load {machine.load_text()}")
+    for row in rows if write_docs else []:
+        written = record(intake.SECTION, _finite(row), machine, rerun_command(ctx), docs_path or DOC_PATH)
+        typer.echo(f"recorded in {written}")
+    if as_json:
+        typer.echo(
+            json.dumps({"runs": _finite(rows), "machine": machine.describe(), "load": list(machine.load)})
+        )
 
 
 @bench_app.command("cam")

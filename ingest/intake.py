@@ -26,7 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ingest.rows import ensure_document
+from ingest.rows import add_receipts, ensure_documents
 from ingest.sender import JobSender
 from ingest.settings import IngestSettings
 from ingest.staging import IntakeError, Staged
@@ -34,7 +34,7 @@ from schema.db import session_scope
 from schema.enums import DocumentState, JobState
 from schema.logs import get_logger
 from schema.messages import ClassifyJob, DocumentRef
-from schema.tables import Document, Receipt, SubmissionJob, utcnow
+from schema.tables import Document, SubmissionJob, utcnow
 from worker.jobs import mark_callback_queued, refresh_job
 
 log = get_logger(__name__)
@@ -177,20 +177,22 @@ class Intake:
         session.flush()
         result = IntakeResult(job_id)
         new_docs: list[NewDocument] = []
-        for item in staged:
-            document_id, duplicate = self._record_document(session, job_id, item, source)
-            session.add(
-                Receipt(
-                    document_id=document_id,
-                    job_id=job_id,
-                    source=source,
-                    source_ref=item.source_ref[:2000],
-                    duplicate=duplicate,
-                )
+        ids = ensure_documents(session, [self._document_values(job_id, item, source) for item in staged])
+        receipts = []
+        for item, (document_id, created) in zip(staged, ids, strict=True):
+            receipts.append(
+                {
+                    "document_id": document_id,
+                    "job_id": job_id,
+                    "source": source,
+                    "source_ref": item.source_ref[:2000],
+                    "duplicate": not created,
+                }
             )
-            result.arrivals.append(Arrival(document_id, item.filename, item.source_ref, duplicate))
-            if not duplicate:
+            result.arrivals.append(Arrival(document_id, item.filename, item.source_ref, not created))
+            if created:
                 new_docs.append(NewDocument(document_id, item, source))
+        add_receipts(session, receipts)
         job.n_duplicate = result.n_duplicate
         if not new_docs:  # nothing to classify: the job ends now, with its duplicates' outcomes so far
             session.flush()
@@ -199,24 +201,21 @@ class Intake:
             job.finished_at = job.finished_at or utcnow()
         return result, new_docs
 
-    def _record_document(self, session: Session, job_id: str, item: Staged, source: str) -> tuple[int, bool]:
-        """The document id for this content and whether it was already known."""
-        document, created = ensure_document(
-            session,
-            {
-                "sha256": item.sha256,
-                "source": source,
-                "source_ref": item.source_ref[:2000],
-                "filename": item.filename[:1000],
-                "media_type": item.media_type,
-                "size_bytes": item.size,
-                "state": DocumentState.received,
-                "job_id": job_id,
-                "stored_path": str(item.path),
-                "split": item.split,
-            },
-        )
-        return document.id, not created
+    @staticmethod
+    def _document_values(job_id: str, item: Staged, source: str) -> dict[str, object]:
+        """The row of a new document for ``item``."""
+        return {
+            "sha256": item.sha256,
+            "source": source,
+            "source_ref": item.source_ref[:2000],
+            "filename": item.filename[:1000],
+            "media_type": item.media_type,
+            "size_bytes": item.size,
+            "state": DocumentState.received,
+            "job_id": job_id,
+            "stored_path": str(item.path),
+            "split": item.split,
+        }
 
     def _dispose_duplicates(self, staged: Sequence[Staged], result: IntakeResult) -> None:
         """A duplicate's bytes are already recorded: archive the copy (or delete it, by setting)."""
@@ -242,33 +241,43 @@ class Intake:
             mark_callback_queued(session, job_id)
 
     def send_documents(self, job_id: str, docs: Sequence[NewDocument]) -> None:
-        """Send the classify jobs of ``docs`` and mark them ``processing``; chunked by setting."""
+        """Send the classify jobs of ``docs`` (chunked by setting), then mark the sent ones ``processing``
+        in one transaction. A crash between the two leaves sent documents ``received``, as it did when
+        each chunk was marked on its own: recovery sends them again."""
         size = self.settings.docs_per_message
-        for start in range(0, len(docs), size):
-            chunk = docs[start : start + size]
-            message = ClassifyJob(
-                job_id=job_id,
-                documents=[
-                    DocumentRef(
-                        path=str(d.staged.path),
-                        document_id=d.document_id,
-                        sha256=d.staged.sha256,
-                        source=d.source,
-                        source_ref=d.staged.source_ref,
-                        filename=d.staged.filename,
-                    )
-                    for d in chunk
-                ],
-                on_done=self.settings.on_done,
-            )
-            try:
-                self.sender.send_job(message)
-            except Exception as exc:
-                raise NotSent(
-                    f"job {job_id} is recorded but could not be sent to the broker ({exc}); "
-                    "`docsort watch` sends it again once the broker is back"
-                ) from exc
-            self.mark_sent([d.document_id for d in chunk])
+        sent: list[int] = []
+        try:
+            for start in range(0, len(docs), size):
+                chunk = docs[start : start + size]
+                self._send_chunk(job_id, chunk)
+                sent += [d.document_id for d in chunk]
+        finally:
+            if sent:
+                self.mark_sent(sent)
+
+    def _send_chunk(self, job_id: str, chunk: Sequence[NewDocument]) -> None:
+        message = ClassifyJob(
+            job_id=job_id,
+            documents=[
+                DocumentRef(
+                    path=str(d.staged.path),
+                    document_id=d.document_id,
+                    sha256=d.staged.sha256,
+                    source=d.source,
+                    source_ref=d.staged.source_ref,
+                    filename=d.staged.filename,
+                )
+                for d in chunk
+            ],
+            on_done=self.settings.on_done,
+        )
+        try:
+            self.sender.send_job(message)
+        except Exception as exc:
+            raise NotSent(
+                f"job {job_id} is recorded but could not be sent to the broker ({exc}); "
+                "`docsort watch` sends it again once the broker is back"
+            ) from exc
 
     def mark_sent(self, document_ids: Sequence[int]) -> None:
         """``received`` -> ``processing``; a worker that already moved a document on is not undone."""

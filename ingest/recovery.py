@@ -87,8 +87,9 @@ def _write_error(intake: Intake, path: Path, reason: str) -> None:
 def remove_unrecorded_copies(area: Path, sessions: sessionmaker[Session], grace: float) -> int:
     """Remove the Celery door's copies in ``area`` that no document names, at least ``grace`` seconds
     old: a door killed between its copy and its record leaves one, and the redelivered message makes
-    another. The files the messages named are where they were. Returns how many were removed."""
-    orphans = _unrecorded(sessions, _old(iter_staged_files(area), grace))
+    another; a door killed in the middle of its copy leaves a ``.part`` file, removed too. The files the
+    messages named are where they were. Returns how many were removed."""
+    orphans = _old(iter_temp_files(area), grace) + _unrecorded(sessions, _old(iter_staged_files(area), grace))
     for path in orphans:
         path.unlink(missing_ok=True)
     if orphans:

@@ -8,6 +8,7 @@ else takes; the final name appears with one ``rename``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -25,6 +26,10 @@ from worker.imaging import sniff_media_type
 CHUNK = 1 << 20
 TOKEN_RE = re.compile(r"^[0-9a-f]{12}-.+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ ()+,=@-]+")
+
+
+class NotReadable(IntakeError):
+    """A watched file that can be opened but not read yet (locked, or on a share that is not ready)."""
 
 
 @dataclass(frozen=True)
@@ -63,37 +68,42 @@ def _temp_beside(dest: Path) -> Path:
     return dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
 
 
-def _copy_hashing(src: BinaryIO, temp: Path, limit: int | None = None) -> tuple[str, int, bytes]:
-    """Copy ``src`` to ``temp`` (fsynced) while hashing; return sha256, size and the first bytes."""
+def _hash_stream(
+    src: BinaryIO, out: BinaryIO | None = None, limit: int | None = None, first: bytes = b""
+) -> tuple[str, int, bytes]:
+    """Read ``src`` to its end once, hashing it (and writing it to ``out``); sha256, size, first bytes.
+    ``first``: a block already read from ``src``, taken before the rest."""
     digest = hashlib.sha256()
     size = 0
     head = b""
-    with temp.open("xb") as out:
-        while block := src.read(CHUNK):
-            size += len(block)
-            if limit is not None and size > limit:
-                raise UploadTooLarge(f"upload is larger than the limit of {limit} bytes")
-            if len(head) < 16:
-                head += block[: 16 - len(head)]
-            digest.update(block)
+    while block := first or src.read(CHUNK):
+        first = b""
+        size += len(block)
+        if limit is not None and size > limit:
+            raise UploadTooLarge(f"upload is larger than the limit of {limit} bytes")
+        if len(head) < 16:
+            head += block[: 16 - len(head)]
+        digest.update(block)
+        if out is not None:
             out.write(block)
+    return digest.hexdigest(), size, head
+
+
+def _copy_hashing(
+    src: BinaryIO, temp: Path, limit: int | None = None, first: bytes = b""
+) -> tuple[str, int, bytes]:
+    """Copy ``src`` to ``temp`` (fsynced) while hashing; return sha256, size and the first bytes."""
+    with temp.open("xb") as out:
+        found = _hash_stream(src, out, limit, first)
         out.flush()
         os.fsync(out.fileno())
-    return digest.hexdigest(), size, head
+    return found
 
 
 def hash_file(path: Path) -> tuple[str, int, bytes]:
     """sha256, size and first bytes of a regular file (a symlink or FIFO is refused, never followed)."""
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
     with open_regular(path) as (fh, _st):
-        while block := fh.read(CHUNK):
-            if not head:
-                head = block[:16]
-            size += len(block)
-            digest.update(block)
-    return digest.hexdigest(), size, head
+        return _hash_stream(fh)
 
 
 def stage_copy_stream(
@@ -118,10 +128,11 @@ def stage_copy(src: Path, area: Path, source_ref: str | None = None, max_bytes: 
         return stage_copy_stream(fh, area, src.name, ref, limit=max_bytes)
 
 
-def check_movable(src: Path, max_bytes: int | None) -> None:
-    """A watched file is taken only as a regular file (not a link, FIFO or device) within the size limit."""
+def check_movable(src: Path, max_bytes: int | None, st: os.stat_result | None = None) -> None:
+    """A watched file is taken only as a regular file (not a link, FIFO or device) within the size limit.
+    ``st``: its ``lstat``, when the caller has it."""
     try:
-        st = src.lstat()
+        st = st or src.lstat()
     except FileNotFoundError as exc:
         raise IntakeError(f"{src}: vanished before it could be taken") from exc
     if not stat.S_ISREG(st.st_mode):
@@ -130,31 +141,69 @@ def check_movable(src: Path, max_bytes: int | None) -> None:
 
 
 def stage_move(src: Path, area: Path, tag: str, max_bytes: int | None = None) -> Staged:
-    """Move a watched file into ``area/<tag>/``: one rename, or copy-then-rename-then-unlink across disks.
-    A file swapped for a link between the check and the rename is put back where it was, and refused."""
-    check_movable(src, max_bytes)
-    dest = staged_destination(area, src.name, safe_tag(tag))
-    try:
-        os.rename(src, dest)
-    except FileNotFoundError as exc:
-        raise IntakeError(f"{src}: vanished before it could be taken") from exc
-    except OSError as exc:
-        if exc.errno != 18:  # EXDEV: processing area on another file system
-            raise IntakeError(f"{src}: cannot be moved into the processing area ({exc.strerror})") from exc
-        temp = _temp_beside(dest)
+    """Move a watched file into ``area/<tag>/`` and hash it, reading its bytes once.
+
+    The file is opened first (a link, FIFO or device is refused, never followed, and so is a file over
+    the size limit), then renamed, and hashed through the descriptor opened before the rename; across
+    file systems it is copied while it is hashed, then the original is removed. A file swapped for
+    another between the open and the rename is put back where it was, and refused."""
+    safe = safe_tag(tag)
+    with open_regular(src, max_bytes=max_bytes) as (fh, st):
         try:
-            with src.open("rb") as fh:
-                _copy_hashing(fh, temp)
-            os.replace(temp, dest)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        src.unlink()
-    try:
-        return describe_staged(dest, src.name, safe_tag(tag))
-    except PathRefused:
+            first = fh.read(CHUNK)  # a file that cannot be read yet stays where it is
+        except OSError as exc:
+            raise NotReadable(f"{src}: cannot be read yet ({exc.strerror or exc})") from exc
+        dest = staged_destination(area, src.name, safe)
+        try:
+            os.rename(src, dest)
+        except FileNotFoundError as exc:
+            raise IntakeError(f"{src}: vanished before it could be taken") from exc
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:  # the processing area is on the same file system, or this
+                raise IntakeError(
+                    f"{src}: cannot be moved into the processing area ({exc.strerror})"
+                ) from exc
+            sha, size, head = _copy_across(fh, first, st, src, dest)
+        else:
+            _check_moved(src, dest, st)
+            try:
+                sha, size, head = _hash_stream(fh, first=first)
+            except OSError as exc:  # recorded by recovery once it can be read
+                raise IntakeError(f"{dest}: cannot be read ({exc.strerror or exc})") from exc
+    return Staged(dest, sha, size, src.name, safe, sniff_media_type(head))
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _check_moved(src: Path, dest: Path, opened: os.stat_result) -> None:
+    """The renamed file must be the one opened; anything else goes back to its place and is refused."""
+    moved = os.lstat(dest)
+    if not _same_file(moved, opened) or not stat.S_ISREG(moved.st_mode):
         os.rename(dest, src)
+        what = "another file" if stat.S_ISREG(moved.st_mode) else kind_of(moved.st_mode)
+        raise PathRefused(src, f"was replaced by {what} while it was taken (refused)")
+
+
+def _copy_across(
+    fh: BinaryIO, first: bytes, opened: os.stat_result, src: Path, dest: Path
+) -> tuple[str, int, bytes]:
+    """Copy the opened file to ``dest`` on another file system while hashing it, then remove the
+    original (unless the name now holds another file, which is left for its own intake)."""
+    temp = _temp_beside(dest)
+    try:
+        found = _copy_hashing(fh, temp, first=first)
+        os.replace(temp, dest)
+    except BaseException:
+        temp.unlink(missing_ok=True)
         raise
+    try:
+        if _same_file(os.lstat(src), opened):
+            src.unlink()
+    except FileNotFoundError:
+        pass
+    return found
 
 
 def describe_staged(path: Path, filename: str, source_ref: str) -> Staged:

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import watchfiles
+from sqlalchemy.exc import OperationalError
 
-from ingest.intake import Intake
-from ingest.paths import PathRefused, open_regular
+from ingest.intake import Intake, NotSent
+from ingest.paths import PathRefused
 from ingest.recovery import recover
-from ingest.staging import IntakeError, Staged, check_movable, stage_move
+from ingest.staging import IntakeError, NotReadable, Staged, check_movable, stage_move
 from schema.enums import Source
 from schema.logs import get_logger
 from worker.routing import RoutingRules
@@ -31,6 +32,15 @@ from worker.routing import RoutingRules
 log = get_logger(__name__)
 TICK_SECONDS = 0.25
 IGNORED_SUFFIXES = (".part", ".tmp")
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _database_away(exc: BaseException) -> bool:
+    """A fault of the database itself (down, locked), which recording the files one by one cannot help."""
+    return isinstance(exc.__cause__, OperationalError) or isinstance(exc, OperationalError)
 
 
 def ignored_name(name: str) -> bool:
@@ -70,50 +80,44 @@ class Watcher:
         self.taken = 0
 
     # --- what is a candidate ---------------------------------------------------------------------
+    # Compared as strings: the watcher asks this of every event and every rescanned file.
     def _excluded(self, path: Path) -> bool:
-        return any(path.is_relative_to(x) for x in self.excluded)
+        return any(_under(str(path), str(x)) for x in self.excluded)
 
     def _root_of(self, path: Path) -> Path | None:
-        for root in self.roots:
-            if path.is_relative_to(root):
-                return root
-        return None
+        text = str(path)
+        return next((root for root in self.roots if _under(text, str(root))), None)
 
     def wanted(self, path: Path) -> bool:
         root = self._root_of(path)
         if root is None or self._excluded(path):
             return False
-        return not any(ignored_name(part) for part in path.relative_to(root).parts)
+        below = str(path)[len(str(root)) + 1 :]
+        return not any(ignored_name(part) for part in below.split(os.sep) if part)
 
     def consider(self, path: Path) -> None:
         if path in self.candidates or not self.wanted(path):
-            return
-        if (
-            path.is_dir() and not path.is_symlink()
-        ):  # a folder appeared: its files may have come before the watch on it did
-            for folder, dirs, files in os.walk(path):
-                dirs[:] = [d for d in dirs if not ignored_name(d)]
-                for name in files:
-                    self.consider(Path(folder) / name)
             return
         try:
             st = path.lstat()
         except OSError:
             return
+        if stat.S_ISDIR(st.st_mode):  # a folder appeared: its files may have come before the watch on it did
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = [d for d in dirs if not ignored_name(d)]
+                for name in files:
+                    self.consider(Path(folder) / name)
+            return
         key = (st.st_size, st.st_mtime_ns, st.st_ino)
         try:
-            if not stat.S_ISDIR(st.st_mode):
-                check_movable(path, self.settings.max_file_bytes)
+            check_movable(path, self.settings.max_file_bytes, st)
         except PathRefused as exc:
             if self.refused.get(path) != key:  # said once per file, not at every rescan
                 self.refused[path] = key
                 log.warning("file.refused", path=str(path), reason=exc.reason)
             return
-        except IntakeError:
-            return
         self.refused.pop(path, None)
-        if stat.S_ISREG(st.st_mode):
-            self.candidates[path] = _Candidate(key, time.monotonic())
+        self.candidates[path] = _Candidate(key, time.monotonic())
 
     def _walk(self) -> Iterator[Path]:
         for root in self.roots:
@@ -141,19 +145,8 @@ class Watcher:
         if key != cand.key:
             cand.key, cand.stable_since = key, now
             return False
-        if now - cand.stable_since < self.settings.watch_settle_seconds:
-            return False
-        try:
-            with open_regular(path) as (fh, _st):
-                fh.read(1)
-        except PathRefused as exc:
-            self.candidates.pop(path, None)
-            log.warning("file.refused", path=str(path), reason=exc.reason)
-            return False
-        except OSError:
-            cand.stable_since = now
-            return False
-        return True
+        # Whether it can be read is learnt when it is taken: staging opens it once, before moving it.
+        return now - cand.stable_since >= self.settings.watch_settle_seconds
 
     def settled_files(self) -> list[Path]:
         now = time.monotonic()
@@ -172,30 +165,56 @@ class Watcher:
         return taken
 
     def _take_batch(self, paths: list[Path]) -> int:
+        """Stage each file (a file refused or unreadable fails alone), then record them as one job."""
         area = self.intake.area("watch")
         staged: list[Staged] = []
         for path in paths:
-            self.candidates.pop(path, None)
+            cand = self.candidates.pop(path, None)
             root = self._root_of(path)
             if root is None:
                 continue
             tag = path.parent.relative_to(root).as_posix()
+            tag = "" if tag == "." else tag
             try:
-                tag = "" if tag == "." else tag
                 moved = stage_move(path, area, tag, self.settings.max_file_bytes)
-                staged.append(replace(moved, split=self.rules.split_for(tag)))
+            except NotReadable as exc:  # tried again once it has held still another settle window
+                if cand is not None:
+                    self.candidates[path] = replace(cand, stable_since=time.monotonic())
+                log.warning("file not taken yet", path=str(path), reason=str(exc))
+                continue
+            except PathRefused as exc:
+                log.warning("file.refused", path=str(path), reason=exc.reason)
+                continue
             except IntakeError as exc:
-                log.warning("file not taken", reason=str(exc))
+                log.warning("file not taken", path=str(path), reason=str(exc))
+                continue
+            staged.append(replace(moved, split=self.rules.split_for(tag)))
+        return self._record(staged)
+
+    def _record(self, staged: list[Staged]) -> int:
+        """Record staged files as one job; when the batch is refused for what one of its files holds (not
+        for the database being away), each file is recorded alone, so that only the bad one fails."""
         if not staged:
             return 0
         try:
             result = self.intake.take(staged, source=Source.watch, submitted_by=self.submitted_by)
+        except NotSent as exc:  # recorded: recovery sends it
+            log.error("batch recorded but not sent; recovery will send it", files=len(staged), error=str(exc))
         except Exception as exc:
+            if len(staged) > 1 and not _database_away(exc):
+                log.warning(
+                    "batch not recorded; recording its files one by one", files=len(staged), error=str(exc)
+                )
+                return sum(self._record([item]) for item in staged)
             # The files are in the processing area: recovery records them once the fault is gone.
-            log.error("batch not recorded; recovery will retry", files=len(staged), error=str(exc))
+            paths = [str(item.path) for item in staged[:3]]
+            log.error(
+                "batch not recorded; recovery will retry", files=len(staged), paths=paths, error=str(exc)
+            )
             return 0
+        else:
+            log.info("taken", job_id=result.job_id, files=len(staged), duplicates=result.n_duplicate)
         self.taken += len(staged)
-        log.info("taken", job_id=result.job_id, files=len(staged), duplicates=result.n_duplicate)
         return len(staged)
 
     # --- loops -------------------------------------------------------------------------------------

@@ -109,19 +109,40 @@ def insert_ignore(
     return insert_ignore_many(session, table, [values], keys) == 1
 
 
+def _insert_ignoring(session: Session, core: Table, keys: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING`` in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(core).on_conflict_do_nothing(index_elements=keys)
+    if dialect == "sqlite":
+        return sqlite.insert(core).on_conflict_do_nothing(index_elements=keys)
+    raise ValueError(f"unsupported database dialect {dialect!r}")  # pragma: no cover - PostgreSQL, SQLite
+
+
 def insert_ignore_many(
     session: Session, table: type[DeclarativeBase], rows: list[dict[str, Any]], keys: list[str]
 ) -> int:
     """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
     core: Table = table.__table__  # type: ignore[assignment]
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
-    else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
-        raise ValueError(f"unsupported database dialect {dialect!r}")
+    stmt = _insert_ignoring(session, core, keys).values(rows)
     # RETURNING says which rows went in on both databases (rowcount is -1 on some drivers).
     return len(session.execute(stmt.returning(*core.primary_key)).all())
+
+
+def insert_ignore_returning(
+    session: Session,
+    table: type[DeclarativeBase],
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    columns: list[str],
+) -> list[tuple[Any, ...]]:
+    """INSERT the rows (all with the same keys) but those whose ``keys`` exist already; ``columns`` of the
+    rows that went in, in no stated order. Sent as one statement with the rows as its parameters (SQLAlchemy's
+    "insertmanyvalues"), so that the statement is compiled once whatever the number of rows."""
+    if not rows:
+        return []
+    core: Table = table.__table__  # type: ignore[assignment]
+    stmt = _insert_ignoring(session, core, keys).returning(*(core.c[name] for name in columns))
+    return [tuple(row) for row in session.execute(stmt, rows).all()]
