@@ -167,6 +167,7 @@ def bare_rates(
         "decode": len(inputs) / decode_s,
         "ort": timed["ort"].rate(len(inputs)),
         "ort_cpu_ms": 1000.0 * cpu_s / len(inputs),
+        "ort_cores": cpu_s / timed["ort"].median,
     }
 
 
@@ -252,6 +253,8 @@ def run(
         "watcher_cpu_ms_per_page": 1000.0 * cpu[1] / max(n_pages, 1),
         "ort_cpu_ms_per_page": bare["ort_cpu_ms"],
         "cpu_model_share": ratio(bare["ort_cpu_ms"] * n_pages, 1000.0 * (cpu[0] + cpu[1])),
+        "pipeline_cores_used": (cpu[0] + cpu[1]) / elapsed,
+        "ort_cores_used": bare["ort_cores"],
         "outcomes": f"{kinds.get('auto', 0)} / {kinds.get('review', 0)} / {kinds.get('failed', 0)}",
     }
 
@@ -271,4 +274,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  CPU per page    worker {result['worker_cpu_ms_per_page']:.1f} ms (all its processes), watcher "
         f"{result['watcher_cpu_ms_per_page']:.1f} ms, bare ONNX RT {result['ort_cpu_ms_per_page']:.1f} ms "
         f"({100 * result['cpu_model_share']:.0f}% of the worker's and watcher's)",
+        f"  cores used      pipeline {result['pipeline_cores_used']:.2f} (worker and watcher), bare ONNX RT "
+        f"{result['ort_cores_used']:.2f} (CPU seconds / wall seconds)",
     ]
