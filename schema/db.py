@@ -112,16 +112,20 @@ def insert_ignore(
 def insert_ignore_many(
     session: Session, table: type[DeclarativeBase], rows: list[dict[str, Any]], keys: list[str]
 ) -> int:
-    """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in."""
+    """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in.
+
+    The rows are parameters of one constant statement (SQLAlchemy's "insertmanyvalues" sends them as one
+    multi-row INSERT), so the statement is compiled once per process, not once per call as a statement
+    with the rows' values in it is. Every row must have the same keys."""
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     core: Table = table.__table__  # type: ignore[assignment]
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
+        stmt: Any = postgresql.insert(core).on_conflict_do_nothing(index_elements=keys)
     elif dialect == "sqlite":
-        stmt = sqlite.insert(core).values(rows).on_conflict_do_nothing(index_elements=keys)
+        stmt = sqlite.insert(core).on_conflict_do_nothing(index_elements=keys)
     else:  # pragma: no cover - docsort supports PostgreSQL and SQLite
         raise ValueError(f"unsupported database dialect {dialect!r}")
     # RETURNING says which rows went in on both databases (rowcount is -1 on some drivers).
-    return len(session.execute(stmt.returning(*core.primary_key)).all())
+    return len(session.execute(stmt.returning(*core.primary_key), rows).all())
