@@ -122,13 +122,14 @@ def _insert_ignoring(session: Session, core: Table, keys: list[str]) -> Any:
 def insert_ignore_many(
     session: Session, table: type[DeclarativeBase], rows: list[dict[str, Any]], keys: list[str]
 ) -> int:
-    """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in."""
-    if not rows:
-        return 0
+    """INSERT the rows, in one statement, but those whose ``keys`` exist already; how many went in.
+
+    The rows are parameters of one constant statement (SQLAlchemy's "insertmanyvalues" sends them as one
+    multi-row INSERT), so the statement is compiled once per process, not once per call as a statement
+    with the rows' values in it is. Every row must have the same keys."""
     core: Table = table.__table__  # type: ignore[assignment]
-    stmt = _insert_ignoring(session, core, keys).values(rows)
     # RETURNING says which rows went in on both databases (rowcount is -1 on some drivers).
-    return len(session.execute(stmt.returning(*core.primary_key)).all())
+    return len(insert_ignore_returning(session, table, rows, keys, [c.name for c in core.primary_key]))
 
 
 def insert_ignore_returning(

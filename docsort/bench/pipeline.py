@@ -4,8 +4,9 @@ End to end: the pages are dropped into a watch folder at once; ``docsort watch``
 window, staging, a document row each, classify messages to Redis), one ``docsort worker`` decodes,
 classifies, decides, records and routes them; the clock stops when the database shows every document
 finished and the processing area is empty (delivered and archived). Bare: the same files decoded by the
-worker's decoder (untimed), then only the model's ``session.run`` over them in batches, timed. The
-difference is everything that is not the model.
+worker's decoder (untimed), then only the model's ``session.run`` over them in batches, timed, laid out
+as the worker (as many processes, each with its threads, each running its share at once:
+:mod:`docsort.bench.bare`). The difference is everything that is not the model.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import func, select
 
+from docsort.bench.bare import BarePool
 from docsort.bench.common import page_files, ratio
 from docsort.bench.docs import Section, num, percent, plain
 from docsort.bench.machine import Machine
@@ -42,6 +44,8 @@ from worker.decode import decode_file
 from worker.inference import load_model
 from worker.settings import Provider
 
+BARE_ROUNDS = 3
+
 
 def _layout(result: dict[str, Any]) -> str:
     """Worker pool processes × ONNX Runtime threads (+ decode threads when more than one)."""
@@ -54,7 +58,9 @@ def _layout(result: dict[str, Any]) -> str:
 
 def _cpu(result: dict[str, Any]) -> str:
     worker, watch = result.get("worker_cpu_ms_per_page"), result.get("watcher_cpu_ms_per_page")
-    return "n/a" if worker is None else f"{worker:.0f} / {watch:.1f}"
+    bare = result.get("ort_cpu_ms_per_page")
+    text = "n/a" if worker is None else f"{worker:.0f} / {watch:.1f}"
+    return text if bare is None else f"{text} / {bare:.0f}"
 
 
 SECTION = Section(
@@ -67,10 +73,16 @@ ONNX Runtime threads as the table says) decodes, classifies, decides, writes pag
 maps for review pages, records everything in the database and routes the files; the clock runs from the
 drop until the database shows every document finished and every file has left the processing area
 (routed pages delivered, files archived). *Bare ONNX Runtime* runs only the model over the same pages
-(decoded beforehand, untimed), in batches of 32, with the same threads; *decode* is the worker's decoder
-alone (one thread) on the same files. The overhead is what the pipeline spends per page beyond the
-model: watching, queueing, decoding, database, review images and file moves. The watcher, Redis and the
-database share the same CPU cores.
+(decoded beforehand, untimed), in batches of 32, laid out as the worker: as many processes, each with
+the same threads, each running its share of the pages at once (the rows without a bare ORT CPU figure
+ran one process of one process's threads: with 2 × 1 their bare figure is half the machine's);
+*decode* is the worker's decoder alone (one thread) on the same files. The overhead is what the
+pipeline spends per page beyond the model: watching, queueing, decoding, database, review images and
+file moves. The watcher, Redis and the database share the same CPU cores. The end to end and bare runs
+follow each other, so other work on the machine can slow one more than the other; the CPU time per page
+(the worker's processes, the watcher, the bare ORT processes) does not depend on it much, and *bare ORT
+share of the pipeline's CPU* (bare ORT CPU ÷ worker and watcher CPU, Redis left out) is what the
+pipeline would reach against the model alone on idle cores.
 """,
     columns=[
         ("model", plain("model")),
@@ -84,7 +96,8 @@ database share the same CPU cores.
         ("ORT ÷ end to end", num("ort_vs_pipeline", 1, "×")),
         ("overhead ms/page", num("overhead_ms_per_page")),
         ("model share of end to end", percent("model_share")),
-        ("CPU ms/page: worker / watcher", _cpu),
+        ("CPU ms/page: worker / watcher (/ bare ORT)", _cpu),
+        ("bare ORT share of the pipeline's CPU", percent("cpu_model_share")),
         ("auto / review / failed", plain("outcomes")),
     ],
     key=("model", "pages", "database", "processes", "threads", "decode_threads", "confidence"),
@@ -131,17 +144,31 @@ def _last_received(url: str) -> float:
 
 
 def bare_rates(
-    model_dir: Path, files: list[Path], threads: int, batch: int = 32, provider: Provider = "cpu"
+    model_dir: Path,
+    files: list[Path],
+    threads: int,
+    batch: int = 32,
+    provider: Provider = "cpu",
+    processes: int = 1,
 ) -> dict[str, float]:
-    """Pages/s of the worker's decoder alone and of the model alone on ``files``."""
+    """Pages/s of the worker's decoder alone (one thread) and of the model alone on ``files``, the model
+    laid out as the worker: ``processes`` processes of ``threads`` threads, each running its share."""
 
     model = load_model(model_dir, provider, threads, batch)
     started = time.perf_counter()
     inputs = [p.model_input for f in files for p in decode_file(f, model.manifest.input).pages]
     decode_s = time.perf_counter() - started
-    stacked = np.stack(inputs)
-    timed = interleaved({"ort": lambda: model.run(stacked)}, rounds=3, warmup=1, desc="bare ONNX Runtime")
-    return {"pages": len(inputs), "decode": len(inputs) / decode_s, "ort": timed["ort"].rate(len(inputs))}
+    del model
+    with BarePool(model_dir, np.stack(inputs), processes, threads, batch, provider) as pool:
+        timed = interleaved({"ort": pool.round}, rounds=BARE_ROUNDS, warmup=0, desc="bare ONNX Runtime")
+        cpu_s = sum(pool.cpu_seconds) / BARE_ROUNDS
+    return {
+        "pages": len(inputs),
+        "decode": len(inputs) / decode_s,
+        "ort": timed["ort"].rate(len(inputs)),
+        "ort_cpu_ms": 1000.0 * cpu_s / len(inputs),
+        "ort_cores": cpu_s / timed["ort"].median,
+    }
 
 
 def run(
@@ -198,7 +225,7 @@ def run(
                 cpu = tree_cpu_seconds(pool.pid) - cpu_before[0], tree_cpu_seconds(watch.pid) - cpu_before[1]
             n_pages, kinds = _outcomes(url)
             intake_s = _last_received(url) - dropped_at
-    bare = bare_rates(model_dir, files, threads, provider=provider)
+    bare = bare_rates(model_dir, files, threads, provider=provider, processes=processes)
     elapsed = ended - started
     rate = n_pages / elapsed
     manifest = load_manifest(model_dir)
@@ -224,6 +251,10 @@ def run(
         "model_share": ratio(rate, bare["ort"]),
         "worker_cpu_ms_per_page": 1000.0 * cpu[0] / max(n_pages, 1),
         "watcher_cpu_ms_per_page": 1000.0 * cpu[1] / max(n_pages, 1),
+        "ort_cpu_ms_per_page": bare["ort_cpu_ms"],
+        "cpu_model_share": ratio(bare["ort_cpu_ms"] * n_pages, 1000.0 * (cpu[0] + cpu[1])),
+        "pipeline_cores_used": (cpu[0] + cpu[1]) / elapsed,
+        "ort_cores_used": bare["ort_cores"],
         "outcomes": f"{kinds.get('auto', 0)} / {kinds.get('review', 0)} / {kinds.get('failed', 0)}",
     }
 
@@ -241,5 +272,8 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"  ratio bare / end to end {result['ort_vs_pipeline']:.1f}x; overhead "
         f"{result['overhead_ms_per_page']:.1f} ms per page; auto / review / failed {result['outcomes']}",
         f"  CPU per page    worker {result['worker_cpu_ms_per_page']:.1f} ms (all its processes), watcher "
-        f"{result['watcher_cpu_ms_per_page']:.1f} ms",
+        f"{result['watcher_cpu_ms_per_page']:.1f} ms, bare ONNX RT {result['ort_cpu_ms_per_page']:.1f} ms "
+        f"({100 * result['cpu_model_share']:.0f}% of the worker's and watcher's)",
+        f"  cores used      pipeline {result['pipeline_cores_used']:.2f} (worker and watcher), bare ONNX RT "
+        f"{result['ort_cores_used']:.2f} (CPU seconds / wall seconds)",
     ]

@@ -126,6 +126,8 @@ def test_bench_pipeline_runs_watch_folder_to_routed_files_and_bare_model(tiny: t
     version, pages = tiny
     result, _ = bench("pipeline", "--model", str(version), "--data", str(pages), "--pages", "10")
     positive(result, "pipeline_pages_per_s", "ort_pages_per_s", "decode_pages_per_s")
+    positive(result, "ort_cpu_ms_per_page", "cpu_model_share", "pipeline_cores_used", "ort_cores_used")
+    assert result["cpu_model_share"] < 1  # the model alone spends less CPU a page than the pipeline
     assert result["pages"] == 10 and result["outcomes"].endswith("/ 0")  # none failed
     assert result["ort_pages_per_s"] > result["pipeline_pages_per_s"]  # the model alone is faster
 

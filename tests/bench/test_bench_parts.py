@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from docsort.bench.a4 import a4_folder
+from docsort.bench.bare import BarePool
+from docsort.bench.common import BenchError
 from docsort.bench.docs import Section, existing_rows, num, plain, record
 from docsort.bench.flops import count_flops
 from docsort.bench.machine import Machine
@@ -75,3 +78,15 @@ def test_a4_pages_for_the_benchmarks_are_made_once_and_reused(tmp_path: Path) ->
     assert a4_folder(4, seed=3, root=tmp_path) == folder
     assert [p.stat().st_mtime_ns for p in files] == stamps  # reused, not drawn again
     assert not list(tmp_path.glob(".*part"))
+
+
+def test_bare_pool_runs_every_page_once_a_round_split_between_its_processes(tmp_path: Path) -> None:
+    version = make_tiny_model(tmp_path / "models")
+    pages = np.full((5, 32, 32, 3), 255, dtype=np.uint8)
+    with BarePool(version, pages, processes=2, threads=1) as pool:
+        assert pool.shares == [3, 2]
+        assert [pool.round(), pool.round()] == [5, 5]
+    with pytest.raises(BenchError, match="6 processes"):
+        BarePool(version, pages, processes=6, threads=1)
+    with pytest.raises(BenchError, match="cannot load the model"):
+        BarePool(tmp_path / "no-such-version", pages, processes=1, threads=1)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
+from sqlalchemy.engine.default import CACHE_HIT
 from sqlalchemy.exc import IntegrityError
 
 from schema import db
@@ -125,3 +126,28 @@ def test_confidence_outside_zero_one_is_refused(migrated_db_url: str) -> None:
     with pytest.raises(IntegrityError):
         session.commit()
     session.close()
+
+
+def test_insert_ignore_many_skips_existing_rows_and_is_compiled_once(migrated_db_url: str) -> None:
+    session = _session(migrated_db_url)
+    engine = session.get_bind()
+    hits: list[bool] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def cache_hit(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith("INSERT INTO DOCUMENTS"):
+            hits.append(context.cache_hit == CACHE_HIT)
+
+    def rows(*shas: str) -> list[dict[str, str]]:
+        return [{"sha256": sha * 64, "source": "watch"} for sha in shas]
+
+    assert db.insert_ignore_many(session, Document, rows("a", "b"), ["sha256"]) == 2
+    assert db.insert_ignore_many(session, Document, rows("b", "c", "d"), ["sha256"]) == 2  # b is there
+    assert db.insert_ignore(session, Document, rows("a")[0], ["sha256"]) is False
+    assert db.insert_ignore(session, Document, rows("e")[0], ["sha256"]) is True
+    session.commit()
+    assert sorted(d.sha256[0] for d in session.query(Document)) == ["a", "b", "c", "d", "e"]
+    # compiled once for many rows and once for a single row (a separate form), then taken from the cache
+    assert hits == [False, True, False, True]
+    session.close()
+    engine.dispose()
