@@ -17,7 +17,7 @@ from pathlib import Path
 
 from review.settings import ReviewSettings
 from schema.logs import get_logger
-from worker.imaging import DecodeLimits, UnreadableImage, preview_pages
+from worker.imaging import DecodeLimits, UnreadableImage, preview_pages, release_freed_memory
 from worker.settings import load_worker_settings
 
 ORIGINAL_MAX_SIDE = 10_000  # a 600 dpi A3 scan is 9921 px long
@@ -84,3 +84,5 @@ def _make(source: Path, page_number: int, target: Path, limits: DecodeLimits) ->
     found[1].save(tmp, format="JPEG", quality=ORIGINAL_QUALITY)
     tmp.replace(target)
     log.info("review.original_made", path=str(source), page=page_number, size=found[1].size)
+    del found
+    release_freed_memory()  # a whole scan's buffers: not kept by the web process
