@@ -7,6 +7,7 @@ Readers (the watcher, the review page, a model registry) skip hidden names.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import shutil
@@ -22,6 +23,29 @@ CHUNK = 1 << 20
 def temp_name(path: Path) -> Path:
     """The hidden temporary name a file is written under before it is renamed to ``path``."""
     return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
+def remove_dead_writers_temps(path: Path) -> int:
+    """Remove the temporary files of ``path`` (:func:`temp_name`) whose writing process is gone: a process
+    killed in the middle of a write leaves its hidden ``.part`` file beside the target. A file whose
+    process id is alive on this machine is left alone. Returns how many were removed."""
+    removed = 0
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        pid = tmp.name[len(path.name) + 2 : -len(".part")]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:
