@@ -82,7 +82,8 @@ def test_upload_staged_but_never_recorded_goes_to_the_error_folder_with_a_reason
 def test_recovery_leaves_young_files_and_recorded_files_alone_and_removes_stale_part_copies(
     any_ingest_settings: IngestSettings, tmp_path: Path, rclient: redis.Redis
 ) -> None:
-    intake = make_intake(any_ingest_settings.model_copy(update={"recover_after_seconds": 1.0}))
+    grace = 3.0  # long enough for the refused send below to come back on a loaded machine
+    intake = make_intake(any_ingest_settings.model_copy(update={"recover_after_seconds": grace}))
     recorded_src = tmp_path / "r.png"
     recorded_src.write_bytes(png_bytes(3))
     recorded = intake.take([stage_copy(recorded_src, intake.area("watch"))], source="watch", submitted_by="t")
@@ -97,7 +98,7 @@ def test_recovery_leaves_young_files_and_recorded_files_alone_and_removes_stale_
         broken.take([stage_copy(unsent_src, intake.area("api"))], source="api", submitted_by="t")
     assert not recover(intake)  # all younger than the grace period
     assert young.exists() and part.exists()
-    time.sleep(1.2)
+    time.sleep(grace + 0.2)
     report = recover(intake)
     assert (report.retaken, report.temps_removed, report.resent, report.to_error) == (1, 1, 1, 0)
     assert not part.exists()
