@@ -7,9 +7,9 @@ Readers (the watcher, the review page, a model registry) skip hidden names.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 CHUNK = 1 << 20
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.part$")  # temp_name: .<name>.<pid>.part
 
 
 def temp_name(path: Path) -> Path:
@@ -25,27 +26,33 @@ def temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.part")
 
 
-def remove_dead_writers_temps(path: Path) -> int:
-    """Remove the temporary files of ``path`` (:func:`temp_name`) whose writing process is gone: a process
-    killed in the middle of a write leaves its hidden ``.part`` file beside the target. A file whose
-    process id is alive on this machine is left alone. Returns how many were removed."""
+def remove_dead_writers_temps(root: Path) -> int:
+    """Remove, anywhere under ``root``, the temporary files (:func:`temp_name`) whose writing process is
+    gone: a process killed in the middle of a write leaves its hidden ``.part`` file beside the target.
+    A file whose process is alive on this machine is left alone. Returns how many were removed."""
     removed = 0
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        pid = tmp.name[len(path.name) + 2 : -len(".part")]
-        if pid.isdigit() and not _alive(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            found = _TEMP_NAME.match(name)
+            if found and not _alive(int(found.group(1))):
+                (Path(folder) / name).unlink(missing_ok=True)
+                removed += 1
     return removed
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a zombie, killed but not yet reaped, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, another user's
+    except PermissionError:  # another user's
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # it ended just now, or there is no /proc to tell
+        return not Path("/proc").is_dir()
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def write_atomic(path: Path, write: Callable[[Path], object]) -> Path:

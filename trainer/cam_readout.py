@@ -2,7 +2,7 @@
 
 The last stage of the small CNN sees more than the whole 64-px page (a receptive field of about 97
 pixels), so its class map (``features @ dense.kernel``) can peak anywhere the network found a shortcut:
-on composite pages its peak fell inside the deciding region on 30-70 % of pages, depending on the seed.
+on composite pages its peak fell inside the deciding region on 36-72 % of pages, depending on the seed.
 An earlier block (``CAM_BLOCK``: stage 3 of the small CNN, 8 x 8 cells, a receptive field of 65 px)
 still tells the classes apart from its pooled features, and a class map read from it points at what
 decides on 97-100 % of those pages (docs/review.md). So after training, a multinomial logistic

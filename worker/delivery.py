@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope
-from schema.files import copy_atomic, remove_dead_writers_temps
+from schema.files import copy_atomic
 from schema.logs import get_logger
 from schema.messages import ROUTED_TASK
 from schema.settings import DocsortSettings
@@ -98,8 +98,6 @@ def _to_folder(item: DeliveryItem, destination: Destination, folder: str, root: 
     target = render_folder(folder, item.label or "rejected", when, root) / item.target_name(
         destination.name, when
     )
-    if target.parent.is_dir() and remove_dead_writers_temps(target):
-        log.warning("delivery.partial_removed", target=str(target))  # left by a killed worker
     if target.exists() and target.stat().st_size == item.content.stat().st_size:
         return target  # delivered before (a redelivered task): nothing to do
     try:

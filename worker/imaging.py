@@ -198,18 +198,12 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
-def freed_heap_bytes() -> int | None:
-    """Bytes of the heap that are free but still held by this process (glibc), or None elsewhere."""
-    libc = _libc()
-    return None if libc is None else int(libc.mallinfo2().fordblks)
-
-
 def release_freed_memory(keep: int = KEEP_FREED_BYTES) -> None:
     """Hand freed page buffers back to the system once more than ``keep`` bytes of them are held (glibc
     keeps them otherwise: a file of hundreds of pages would leave the process hundreds of MB larger).
     No-op elsewhere."""
     libc = _libc()
-    if libc is not None and int(libc.mallinfo2().fordblks) > keep:
+    if libc is not None and int(libc.mallinfo2().fordblks) > keep:  # free heap bytes still held
         libc.malloc_trim(0)
 
 

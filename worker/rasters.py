@@ -25,7 +25,7 @@ from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bi
 
 MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
 ORIENTATION = 0x0112
-DCT_FORMATS = {"JPEG"}  # decoders that scale while decoding (Image.draft): orientation needed first
+DCT_FORMATS = {"JPEG"}  # decoders that scale while decoding (Image.draft): orientation read first
 JPEG_MODES = ("L", "RGB")  # a CMYK or YCCK JPEG in a PDF is rendered (PDFium applies its Decode array)
 
 
@@ -113,19 +113,18 @@ def reduced_page(
     """The page decoded once, at the smallest scale its decoder offers that is at least ``need(width,
     height)`` of its own oriented size (a JPEG at 1/8, 1/4, 1/2 or 1; any other page whole).
     ``orientation`` overrides the page's EXIF orientation (a JPEG inside a PDF is drawn as stored)."""
-    if orientation is None and img.format not in DCT_FORMATS:
-        # Pillow reads a PNG's EXIF by decoding the whole image (the chunk may follow the pixels), and
-        # only a JPEG decodes at a smaller scale: check the bytes first, then decode, then orient.
-        check_bytes(path, img, limits, number)
-        img.load()
-    orientation = _orientation(img) if orientation is None else orientation
-    w, h = img.size
-    swap = orientation in SWAPS_SIDES
-    size = (h, w) if swap else (w, h)
-    need_w, need_h = need(*size)
-    img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG's DCT scaling
+    w, h = img.size  # its own size (the draft below makes a JPEG's decode smaller)
+    if orientation is None and img.format in DCT_FORMATS:
+        orientation = _orientation(img)  # from the header: it decides the DCT scale
+    if orientation is not None:
+        swap = orientation in SWAPS_SIDES
+        need_w, need_h = need(*((h, w) if swap else (w, h)))
+        img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG's DCT scaling
     check_bytes(path, img, limits, number)
     img.load()
+    if orientation is None:  # only after the checked decode: Pillow decodes a PNG to read its EXIF
+        orientation = _orientation(img)
+    size = (h, w) if orientation in SWAPS_SIDES else (w, h)
     return DecodedRaster(size, eight_bit_array(img), orientation)
 
 

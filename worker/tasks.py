@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from schema import db
+from schema.files import remove_dead_writers_temps
 from schema.logs import configure_logging, get_logger
 from schema.messages import CALLBACK_TASK, CLASSIFY_TASK, RUN_TASK, ClassifyJob, job_from_task_args
 from worker import crashes, metrics
@@ -82,8 +83,10 @@ def _logging(**_: Any) -> None:
 
 @worker_process_init.connect
 def _process_init(**_: Any) -> None:
-    """After the fork: a fresh engine and the model session, warmed up before the first job arrives."""
+    """After the fork: the temporary files of killed processes removed, a fresh engine and the model
+    session, warmed up before the first job arrives."""
     ctx = get_context()
+    _remove_dead_writers_temps(ctx)
     try:
         if ctx.settings.model_dir is not None:
             ctx.models.fixed()
@@ -92,6 +95,20 @@ def _process_init(**_: Any) -> None:
                 ctx.models.get(session)
     except Exception as exc:  # the first job reports it as a failure with the reason
         log.error("worker.model_not_ready", error=str(exc))
+
+
+def _remove_dead_writers_temps(ctx: WorkerContext) -> None:
+    """A process killed in the middle of writing a delivered document or a review image leaves its
+    hidden ``.part`` file (``schema.files.temp_name``); each process starting removes those whose
+    writer is gone (a pool process is started again after one is killed)."""
+    for area in (ctx.settings.outbox_dir, ctx.settings.dir("review")):
+        try:
+            removed = remove_dead_writers_temps(area)
+        except OSError as exc:
+            log.error("worker.partial_files_not_removed", area=str(area), error=str(exc))
+            continue
+        if removed:
+            log.warning("worker.partial_files_removed", area=str(area), files=removed)
 
 
 @worker_ready.connect

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -194,6 +195,14 @@ def _image(request: Request, session: Session, prediction_id: int, which: str) -
     return _image_file(review_file(settings_of(request).dir("review"), stored), which, prediction_id)
 
 
+def _made_from_page(
+    request: Request, session: Session, prediction_id: int, make: Callable[[Path, str | None], Path | None]
+) -> Response:
+    """An image made once from the stored page image (its WebP, its thumbnail)."""
+    item = load_item(session, prediction_id)
+    return _image_file(make(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
+
+
 def _image_file(path: Path | None, which: str, prediction_id: int) -> Response:
     """A stored review image, typed by its suffix and cached by the operator's browser; 404 if absent."""
     if path is None:
@@ -220,8 +229,7 @@ def page_webp(
     operator: Operator = Depends(current_operator),
     session: Session = Depends(db_session),
 ) -> Response:
-    item = load_item(session, prediction_id)
-    return _image_file(web_page(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
+    return _made_from_page(request, session, prediction_id, web_page)
 
 
 @router.get("/items/{prediction_id}/original.jpg")
@@ -252,8 +260,7 @@ def page_thumbnail(
     session: Session = Depends(db_session),
 ) -> Response:
     """A small JPEG of the page (at most 256 px) for the page strip and the grid."""
-    item = load_item(session, prediction_id)
-    return _image_file(thumbnail(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
+    return _made_from_page(request, session, prediction_id, thumbnail)
 
 
 @router.get("/items/{prediction_id}/cam.json")
