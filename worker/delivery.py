@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schema.db import session_scope
@@ -28,8 +28,8 @@ from schema.messages import ROUTED_TASK
 from schema.settings import DocsortSettings
 from schema.tables import Document, OutputDocument, Page, RoutingDecision
 from worker import metrics
-from worker.document_file import DocumentFileError, document_suffix, write_document
-from worker.documents import undelivered
+from worker.document_file import DocumentFileError, document_suffix, is_whole_file, write_document
+from worker.documents import deliverable, in_force
 from worker.routing import Destination, RoutingError, RoutingRules, render_folder, safe_component
 
 log = get_logger(__name__)
@@ -177,9 +177,17 @@ def deliver(
     assert document is not None
     page_count = document.page_count or len(output.pages)
     suffix = document_suffix(source, output.pages, page_count)
-    work = settings.dir("processing") / "documents" / f"{document.sha256[:16]}-{output.id}{suffix}"
+    # A whole file is delivered from the received file itself (one copy, into the destination); a part
+    # of one is written first (PDF page objects, TIFF frames) and that file delivered.
+    whole = is_whole_file(output.pages, page_count)
+    work = (
+        source
+        if whole
+        else settings.dir("processing") / "documents" / f"{document.sha256[:16]}-{output.id}{suffix}"
+    )
     try:
-        write_document(source, output.pages, work, page_count=page_count)
+        if not whole:
+            write_document(source, output.pages, work, page_count=page_count)
         item = DeliveryItem(
             document_id=document.id,
             index=index,
@@ -195,7 +203,8 @@ def deliver(
     except DocumentFileError as exc:
         raise RoutingError(str(exc)) from exc
     finally:
-        work.unlink(missing_ok=True)
+        if not whole:
+            work.unlink(missing_ok=True)
     output.rule, output.destination, output.delivered_at = rule, where, datetime.now(UTC)
     _mark_pages(session, output)
     session.flush()
@@ -203,18 +212,14 @@ def deliver(
 
 
 def _mark_pages(session: Session, output: OutputDocument) -> None:
-    """Its pages' decisions (by the same origin) went where the document went."""
-    rows = session.scalars(
-        select(RoutingDecision)
-        .join(Page, Page.id == RoutingDecision.page_id)
-        .where(
-            Page.document_id == output.document_id,
-            Page.page_number.in_(output.pages),
-            RoutingDecision.origin == output.origin,
-        )
+    """Its pages' decisions (by the same origin) went where the document went: one UPDATE."""
+    pages = select(Page.id).where(Page.document_id == output.document_id, Page.page_number.in_(output.pages))
+    session.execute(
+        update(RoutingDecision)
+        .where(RoutingDecision.page_id.in_(pages), RoutingDecision.origin == output.origin)
+        .values(rule=output.rule, destination=output.destination, applied_at=output.delivered_at)
+        .execution_options(synchronize_session="fetch")
     )
-    for row in rows:
-        row.rule, row.destination, row.applied_at = output.rule, output.destination, output.delivered_at
 
 
 def deliver_pending(
@@ -244,13 +249,12 @@ def _deliver_file(
     settings: DocsortSettings,
     sender: QueueSender | None,
 ) -> int:
-    pending = undelivered(session, document_id)
+    forced = in_force(session, document_id)  # in page order
+    pending = [o for o in forced if deliverable(o)]
     if not pending:
         return 0
     document = session.get(Document, document_id)
     assert document is not None
-    in_force = [o for o in document.outputs if o.superseded_at is None]
-    in_force.sort(key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq))
     try:
         source = source_of(document, path)
     except RoutingError as exc:
@@ -267,8 +271,8 @@ def _deliver_file(
                 rules,
                 settings,
                 sender,
-                index=in_force.index(output) + 1,
-                n_documents=len(in_force),
+                index=forced.index(output) + 1,
+                n_documents=len(forced),
             )
         except RoutingError as exc:
             _note_failure(output, str(exc))

@@ -35,21 +35,34 @@ class Part:
 
 def in_force(session: Session, document_id: int) -> list[OutputDocument]:
     """The file's documents in force, in page order."""
+    return in_force_of(session, [document_id]).get(document_id, [])
+
+
+def in_force_of(session: Session, document_ids: Sequence[int]) -> dict[int, list[OutputDocument]]:
+    """The documents in force of each of these files (one query), in page order; files with none absent."""
     rows = session.scalars(
         select(OutputDocument).where(
-            OutputDocument.document_id == document_id, OutputDocument.superseded_at.is_(None)
+            OutputDocument.document_id.in_(document_ids), OutputDocument.superseded_at.is_(None)
         )
     )
-    return sorted(rows, key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq))
+    found: dict[int, list[OutputDocument]] = {}
+    for row in sorted(rows, key=lambda o: (min(o.pages) if o.pages else 0, o.generation, o.seq)):
+        found.setdefault(row.document_id, []).append(row)
+    return found
 
 
 def has_model_documents(session: Session, document_id: int) -> bool:
-    found = session.scalar(
-        select(OutputDocument.id).where(
-            OutputDocument.document_id == document_id, OutputDocument.origin == DecisionOrigin.model
+    return document_id in with_model_documents(session, [document_id])
+
+
+def with_model_documents(session: Session, document_ids: Sequence[int]) -> set[int]:
+    """Those of these files that have the model's documents recorded already (one query)."""
+    found = session.scalars(
+        select(OutputDocument.document_id).where(
+            OutputDocument.document_id.in_(document_ids), OutputDocument.origin == DecisionOrigin.model
         )
     )
-    return found is not None
+    return set(found)
 
 
 def deliverable(output: OutputDocument) -> bool:
@@ -64,8 +77,13 @@ def undelivered(session: Session, document_id: int) -> list[OutputDocument]:
     return [o for o in in_force(session, document_id) if deliverable(o)]
 
 
+def awaits_review(output: OutputDocument) -> bool:
+    """A document in force that the model sent to review and no operator has decided yet."""
+    return output.kind == DecisionKind.review
+
+
 def waiting_for_review(session: Session, document_id: int) -> list[OutputDocument]:
-    return [o for o in in_force(session, document_id) if o.kind == DecisionKind.review]
+    return [o for o in in_force(session, document_id) if awaits_review(o)]
 
 
 def review_document_of_page(session: Session, document_id: int, page_number: int) -> OutputDocument | None:

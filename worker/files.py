@@ -7,6 +7,7 @@ knows where it went. Nothing here runs before the document's outcome is committe
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from pathlib import Path
 from typing import Literal
@@ -18,9 +19,9 @@ from schema.db import session_scope
 from schema.enums import DocumentState
 from schema.files import copy_atomic
 from schema.logs import get_logger
-from schema.tables import Document
+from schema.tables import Document, OutputDocument
 from worker.context import JobFile
-from worker.documents import undelivered, waiting_for_review
+from worker.documents import awaits_review, deliverable, in_force_of
 from worker.routing import safe_component
 
 log = get_logger(__name__)
@@ -55,8 +56,13 @@ def move_into(source: Path, folder: Path, name: str) -> Path:
         if target.exists() and target.stat().st_size == source.stat().st_size:
             source.unlink()
             return target
-        copy_atomic(source, target)
-        source.unlink()
+        try:
+            os.replace(source, target)  # one rename on the same file system: nothing is copied
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            copy_atomic(source, target)  # another file system: copied whole, then the source removed
+            source.unlink()
     except OSError as exc:
         raise FileMoveError(f"cannot move {source} to {target}: {exc.strerror or exc}") from exc
     return target
@@ -125,16 +131,18 @@ def finish_files(
         return 0
     with session_scope(sessions) as session:
         documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
+        outputs = in_force_of(session, sorted(ids))
         for job_file in files:
             document = documents.get(job_file.document_id)
             if document is not None:
-                _finish_file(session, document, job_file, on_done, archive_dir, error_dir, processing_dir)
+                forced = outputs.get(document.id, [])
+                _finish_file(document, forced, job_file, on_done, archive_dir, error_dir, processing_dir)
         return sum(1 for d in documents.values() if d.state == DocumentState.failed)
 
 
 def _finish_file(
-    session: Session,
     document: Document,
+    forced: list[OutputDocument],
     job_file: JobFile,
     on_done: OnDone,
     archive_dir: Path,
@@ -143,7 +151,7 @@ def _finish_file(
 ) -> None:
     if document.state not in (DocumentState.done, DocumentState.failed):
         return
-    if document.state == DocumentState.done and undelivered(session, document.id):
+    if document.state == DocumentState.done and any(deliverable(o) for o in forced):
         log.warning("file.kept_undelivered", document_id=document.id, path=str(job_file.path))
         return
     if (
@@ -159,7 +167,7 @@ def _finish_file(
             job_file.path, error_dir, document.filename, document.sha256, document.error or "failed"
         )
     else:
-        keep_for_review = on_done == "delete" and bool(waiting_for_review(session, document.id))
+        keep_for_review = on_done == "delete" and any(awaits_review(o) for o in forced)
         action: OnDone = "archive" if keep_for_review else on_done
         where = apply_on_done(job_file.path, action, archive_dir, document.filename, document.sha256)
     if owns_record and where != stored:

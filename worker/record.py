@@ -23,9 +23,8 @@ from worker.assemble import Assembly
 from worker.context import JobFile
 from worker.decide import Decision
 from worker.decode import DecodedFile
-from worker.documents import has_model_documents
+from worker.documents import has_model_documents, with_model_documents
 from worker.explain import Explanation
-from worker.imaging import PreparedPage
 from worker.infer import PageScores
 from worker.inference import LoadedModel
 
@@ -120,81 +119,85 @@ def record_files(
     sessions: sessionmaker[Session], files: list[FileRecord], model: LoadedModel, worker_name: str
 ) -> list[list[DecisionKind]]:
     """Step 6: the job's files recorded in one transaction (bookkeeping per job, not per file), each
-    kind of row of a file in one statement: its pages (with their role), the model's prediction of each
-    page read, each content page's decision (its document's), and the file's output documents. Per file,
-    the decision kinds of its content pages (empty when another worker finished the file meanwhile)."""
+    kind of row of the whole job in one statement: the pages of every file (with their role), the
+    model's prediction of each page read, each content page's decision (its document's), and the
+    files' output documents. Per file, the decision kinds of its content pages (empty when another
+    worker finished the file meanwhile)."""
     if not files:
         return []
     with session_scope(sessions) as session:
         ids = [f.job_file.document_id for f in files]
         documents = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(ids)))}
-        kinds = [
-            _record_file(session, documents.get(f.job_file.document_id), f, model, worker_name) for f in files
+        todo = [
+            (f, documents[f.job_file.document_id])
+            for f in files
+            if f.job_file.document_id in documents and not is_finished(documents[f.job_file.document_id])
         ]
-    for record, found in zip(files, kinds, strict=True):
+        kinds = _record_job(session, todo, model, worker_name)
+    for record in files:
+        found = kinds.get(record.job_file.document_id)
         record.job_file.finished = record.job_file.finished or found is not None
-    return [found or [] for found in kinds]
+    return [kinds.get(f.job_file.document_id) or [] for f in files]
 
 
-def _record_file(
-    session: Session, document: Document | None, record: FileRecord, model: LoadedModel, worker_name: str
-) -> list[DecisionKind] | None:
-    """One file's rows in ``session``; None when its document is gone or already finished."""
-    if document is None or is_finished(document):
-        return None
-    document_id, decoded, assembly = document.id, record.decoded, record.assembly
-    document.page_count = len(decoded.pages)
-    document.media_type = decoded.media_type
-    pages = _record_pages(session, document_id, decoded, assembly, record.explained)
-    read = [
-        (p, s, d)
-        for p, s, d in zip(decoded.pages, record.scores, record.page_decisions, strict=True)
-        if not p.error
-    ]
-    predictions = _record_predictions(session, pages, read, model, worker_name)
-    kinds = _record_decisions(session, document_id, decoded, pages, predictions, assembly, record.explained)
-    if not has_model_documents(session, document_id):
-        _add_documents(session, document_id, assembly, model)
-    document.state = DocumentState.done
-    document.error = None
-    document.finished_at = utcnow()
+def _record_job(
+    session: Session, todo: list[tuple[FileRecord, Document]], model: LoadedModel, worker_name: str
+) -> dict[int, list[DecisionKind]]:
+    """The rows of the files not finished yet, kind by kind for the whole job; per file, its kinds."""
+    if not todo:
+        return {}
+    ids = [document.id for _, document in todo]
+    with session.no_autoflush:  # the documents' changes go out in one flush, after the rows are read
+        for record, document in todo:
+            document.page_count = len(record.decoded.pages)
+            document.media_type = record.decoded.media_type
+        pages = _record_pages(session, todo)
+        predictions = _record_predictions(session, todo, pages, model, worker_name)
+        kinds = _record_decisions(session, todo, pages, predictions)
+        have_documents = with_model_documents(session, ids)
+    for record, document in todo:
+        if document.id not in have_documents:
+            _add_documents(session, document.id, record.assembly, model)
+        document.state = DocumentState.done
+        document.error = None
+        document.finished_at = utcnow()
+    session.flush()
     return kinds
 
 
-def _record_pages(
-    session: Session,
-    document_id: int,
-    decoded: DecodedFile,
-    assembly: Assembly,
-    explained: dict[int, Explanation],
-) -> dict[int, Page]:
+def _record_pages(session: Session, todo: list[tuple[FileRecord, Document]]) -> dict[tuple[int, int], Page]:
+    """Every file's pages, inserted in one statement and read back in one; keyed (file, page number)."""
     rows = [
         {
-            "document_id": document_id,
+            "document_id": document.id,
             "page_number": p.number,
             "width": p.width,
             "height": p.height,
-            "role": assembly.dropped.get(p.number, PageRole.content),
-            "image_path": str(explained[p.number].image_path) if p.number in explained else None,
+            "role": record.assembly.dropped.get(p.number, PageRole.content),
+            "image_path": str(record.explained[p.number].image_path)
+            if p.number in record.explained
+            else None,
         }
-        for p in decoded.pages
+        for record, document in todo
+        for p in record.decoded.pages
     ]
     insert_ignore_many(session, Page, rows, ["document_id", "page_number"])
-    found = session.scalars(select(Page).where(Page.document_id == document_id))
-    return {page.page_number: page for page in found}
+    found = session.scalars(select(Page).where(Page.document_id.in_([d.id for _, d in todo])))
+    return {(page.document_id, page.page_number): page for page in found}
 
 
 def _record_predictions(
     session: Session,
-    pages: dict[int, Page],
-    read: list[tuple[PreparedPage, PageScores, Decision]],
+    todo: list[tuple[FileRecord, Document]],
+    pages: dict[tuple[int, int], Page],
     model: LoadedModel,
     worker_name: str,
 ) -> dict[int, Prediction]:
+    """The model's prediction of each page read, in one statement; read back by page id."""
     now = utcnow()
     rows = [
         {
-            "page_id": pages[page.number].id,
+            "page_id": pages[(document.id, page.number)].id,
             "model_name": model.name,
             "model_version": model.version,
             "label": decision.label,
@@ -205,57 +208,64 @@ def _record_predictions(
             "worker": worker_name[:200],
             "created_at": now,
         }
-        for page, page_scores, decision in read
+        for record, document in todo
+        for page, page_scores, decision in zip(
+            record.decoded.pages, record.scores, record.page_decisions, strict=True
+        )
+        if not page.error
     ]
     insert_ignore_many(session, Prediction, rows, ["page_id", "model_name", "model_version"])
     found = session.scalars(
-        select(Prediction).where(
-            Prediction.page_id.in_([pages[p.number].id for p, _, _ in read]),
+        select(Prediction)
+        .join(Page, Page.id == Prediction.page_id)
+        .where(
+            Page.document_id.in_([d.id for _, d in todo]),
             Prediction.model_name == model.name,
             Prediction.model_version == model.version,
         )
     )
-    by_page = {prediction.page_id: prediction for prediction in found}
-    return {number: by_page[page.id] for number, page in pages.items() if page.id in by_page}
+    return {prediction.page_id: prediction for prediction in found}
 
 
 def _record_decisions(
     session: Session,
-    document_id: int,
-    decoded: DecodedFile,
-    pages: dict[int, Page],
+    todo: list[tuple[FileRecord, Document]],
+    pages: dict[tuple[int, int], Page],
     predictions: dict[int, Prediction],
-    assembly: Assembly,
-    explained: dict[int, Explanation],
-) -> list[DecisionKind]:
-    """Each content page's decision (its document's); a page that could not be read gets a failed one."""
-    kinds: list[DecisionKind] = []
+) -> dict[int, list[DecisionKind]]:
+    """Each content page's decision (its document's), all in one statement; a page that could not be
+    read gets a failed one. Per file, its decision kinds."""
+    kinds: dict[int, list[DecisionKind]] = {}
     rows: list[dict[str, Any]] = []
     now = utcnow()
-    for page in decoded.pages:
-        planned = assembly.document_of(page.number)
-        if page.error is not None:
-            _record_unreadable_page(session, document_id, pages[page.number], page.error)
-            kinds.append(DecisionKind.failed)
-            continue
-        if planned is None:
-            continue  # a separator sheet or a blank page: not part of any document
-        explanation = explained.get(page.number)
-        cam = explanation.cam_path if explanation and planned.kind == DecisionKind.review else None
-        rows.append(
-            {
-                "document_id": document_id,
-                "page_id": pages[page.number].id,
-                "prediction_id": predictions[page.number].id,
-                "origin": DecisionOrigin.model,
-                "kind": planned.kind,
-                "label": planned.decision.label,
-                "reason": planned.reason,
-                "cam_path": str(cam) if cam else None,
-                "decided_at": now,
-            }
-        )
-        kinds.append(planned.kind)
+    for record, document in todo:
+        document_id, assembly, explained = document.id, record.assembly, record.explained
+        found = kinds.setdefault(document_id, [])
+        for page in record.decoded.pages:
+            planned = assembly.document_of(page.number)
+            row = pages[(document_id, page.number)]
+            if page.error is not None:
+                _record_unreadable_page(session, document_id, row, page.error)
+                found.append(DecisionKind.failed)
+                continue
+            if planned is None:
+                continue  # a separator sheet or a blank page: not part of any document
+            explanation = explained.get(page.number)
+            cam = explanation.cam_path if explanation and planned.kind == DecisionKind.review else None
+            rows.append(
+                {
+                    "document_id": document_id,
+                    "page_id": row.id,
+                    "prediction_id": predictions[row.id].id,
+                    "origin": DecisionOrigin.model,
+                    "kind": planned.kind,
+                    "label": planned.decision.label,
+                    "reason": planned.reason,
+                    "cam_path": str(cam) if cam else None,
+                    "decided_at": now,
+                }
+            )
+            found.append(planned.kind)
     insert_ignore_many(session, RoutingDecision, rows, ["prediction_id", "origin"])
     return kinds
 
@@ -300,7 +310,6 @@ def _add_documents(session: Session, document_id: int, assembly: Assembly, model
                 model_version=model.version,
             )
         )
-    session.flush()
 
 
 def fail_file(sessions: sessionmaker[Session], job_file: JobFile, reason: str) -> bool:
