@@ -18,16 +18,20 @@ from tests.support.worker import write_page
 from worker.context import JobOutcome, WorkerContext
 from worker.runner import run_job
 
-STATEMENTS_PER_FILE = 17  # measured: a one-page file routed automatically (SQLite); 20 before
+STATEMENTS_PER_FILE = 5  # measured: a one-page file routed automatically (SQLite); 17 when each file's
+# rows were written by statements of their own, 20 before that
+PER_JOB = ("INSERT INTO pages", "INSERT INTO predictions", "INSERT INTO routing_decisions")
 
 
 @contextmanager
 def _counted(ctx: WorkerContext) -> Iterator[dict[str, int]]:
     engine = ctx.sessions.kw["bind"]
-    counts = {"statements": 0, "commits": 0}
+    counts = {"statements": 0, "commits": 0, **dict.fromkeys(PER_JOB, 0)}
 
-    def statement(*_: Any) -> None:
+    def statement(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
         counts["statements"] += 1
+        for start in PER_JOB:
+            counts[start] += sql.lstrip().startswith(start)
 
     def commit(*_: Any) -> None:
         counts["commits"] += 1
@@ -60,3 +64,5 @@ def test_commits_of_a_job_grow_only_with_its_deliveries(ctx: WorkerContext, tmp_
     assert many["commits"] - few["commits"] == large.auto - small.auto  # one commit per delivery, no more
     extra = (many["statements"] - few["statements"]) / 4
     assert extra <= STATEMENTS_PER_FILE, f"{extra:.1f} statements per extra file"
+    for start in PER_JOB:  # the job's pages, predictions and decisions: one statement each, any file count
+        assert few[start] == many[start] == 1, (start, few[start], many[start])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,26 @@ def test_archive_is_idempotent_and_names_are_stable(tmp_path: Path) -> None:
     assert moved == archive / f"scan 1-{'f' * 10}.png" and moved.read_bytes() == b"abc" and not src.exists()
     assert apply_on_done(src, "archive", archive, "scan 1.png", "f" * 64) == moved  # redelivered: found
     assert apply_on_done(src, "keep", archive, "scan 1.png", "f" * 64) == src
+
+
+def test_archive_renames_on_one_file_system_and_copies_across(tmp_path: Path) -> None:
+    src = tmp_path / "in" / "scan.png"
+    src.parent.mkdir()
+    src.write_bytes(b"scan bytes")
+    inode = src.stat().st_ino
+    moved = apply_on_done(src, "archive", tmp_path / "archive", "scan.png", "a" * 64)
+    assert moved is not None and moved.stat().st_ino == inode and not src.exists()  # renamed, not copied
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system (/dev/shm) to archive across")
+    far = shm / f"docsort-test-{os.getpid()}-scan.png"
+    far.write_bytes(b"far bytes")
+    try:
+        moved = apply_on_done(far, "archive", tmp_path / "archive", "scan.png", "b" * 64)
+        assert moved is not None and moved.read_bytes() == b"far bytes" and not far.exists()
+        assert not list((tmp_path / "archive").glob(".*"))  # no temporary file left beside it
+    finally:
+        far.unlink(missing_ok=True)
 
 
 def test_delete_removes_and_error_area_keeps_a_reason(tmp_path: Path) -> None:
