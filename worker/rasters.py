@@ -6,7 +6,8 @@ then the bytes its decode will hold (pixels x bytes a pixel of its mode, after J
 JPEG straight at 1/8, 1/4 or 1/2 scale (``Image.draft``, DCT scaling), any other page whole in its own
 mode, turned into 8 bits strip by strip and kept grey when it is grey (a bilevel or grey page is 1 byte
 a pixel, never converted to RGB at full size); the model's input and the preview are area-resized from
-that one array.
+that one array. A scanner's plain 8-bit grey PNG is decoded by OpenCV straight into that array (the
+same pixels, one copy of the page fewer).
 """
 
 from __future__ import annotations
@@ -121,11 +122,35 @@ def reduced_page(
         need_w, need_h = need(*((h, w) if swap else (w, h)))
         img.draft(None, (need_h, need_w) if swap else (need_w, need_h))  # JPEG's DCT scaling
     check_bytes(path, img, limits, number)
+    plain = _plain_grey_png(path, img)
+    if plain is not None:
+        return DecodedRaster((w, h), plain, 1)
     img.load()
     if orientation is None:  # only after the checked decode: Pillow decodes a PNG to read its EXIF
         orientation = _orientation(img)
     size = (h, w) if orientation in SWAPS_SIDES else (w, h)
     return DecodedRaster(size, eight_bit_array(img), orientation)
+
+
+def _plain_grey_png(path: Path, img: Image.Image) -> np.ndarray | None:
+    """An 8-bit greyscale PNG (no EXIF, no transparency, not interlaced: a scanner's grey page) decoded
+    by OpenCV straight into the page's array: the same pixels as Pillow's decode, without Pillow's copy
+    of the page into an array (13% of a grey A4 page's decode). None for any other PNG, or when OpenCV
+    cannot read it: Pillow then decodes it and says what is wrong."""
+    if img.format != "PNG" or img.mode != "L" or img.info.get("interlace") or "transparency" in img.info:
+        return None
+    tile = getattr(img, "tile", [])  # an ImageFile's: how its pixels are stored
+    if len(tile) != 1 or tile[0][3] != "L":  # 8 bits a pixel (not 2 or 4, scaled by Pillow)
+        return None
+    if path.stat().st_size > img.width * img.height + img.height + 2**20:
+        return None  # more bytes than such a page's raw rows: not read whole into memory
+    data = path.read_bytes()
+    if b"eXIf" in data:  # an EXIF chunk may turn the page: Pillow reads it
+        return None
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint8 or pixels.shape != (img.height, img.width):
+        return None
+    return pixels
 
 
 def decode_again(
