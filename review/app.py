@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from review.errors import AlreadyDecided, InvalidLabel, ItemNotFound, ItemTaken, NotUndoable, ReviewError
+from review.originals import make_missing_images
 from review.security import PasswordChecks
 from review.settings import ReviewSettings, review_settings
 from review.timefmt import now_utc
@@ -115,11 +116,14 @@ def _sweep_once(app: FastAPI) -> None:
     settings: ReviewSettings = app.state.settings
     with app.state.sessions() as session:
         deliver_due(session, settings, now_utc(), settings.review_undo_seconds)
+    with app.state.sessions() as session:
+        make_missing_images(session, settings)  # the review images the worker left to be made here
 
 
 async def _deliver_answered(app: FastAPI) -> None:
-    """Deliver answered documents once their undo window has passed, every second while serving. A
-    failed sweep is retried the next second and logged (as a warning, once until the error changes)."""
+    """Deliver answered documents once their undo window has passed, and make the review images the
+    worker left to be made here, every second while serving. A failed sweep is retried the next second
+    and logged (as a warning, once until the error changes)."""
     last_error = ""
     while True:
         await asyncio.sleep(DELIVERY_SWEEP_SECONDS)

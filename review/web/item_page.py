@@ -16,7 +16,7 @@ from review.decisions import decide
 from review.documents import deliver_reviewed, record_reviewed
 from review.files import IMAGE_TYPES, review_file
 from review.items import load_item
-from review.originals import OriginalMissing, original_page
+from review.originals import OriginalMissing, original_page, review_image
 from review.queue import QueueFilters, neighbours, open_ids
 from review.timefmt import now_utc
 from review.undo import deliver_due, undo
@@ -190,16 +190,24 @@ def release_item(
 
 
 def _image(request: Request, session: Session, prediction_id: int, which: str) -> Response:
+    if which == "page":
+        return _made_from_page(request, session, prediction_id, review_file)
     item = load_item(session, prediction_id)
-    stored = item.image_path if which == "page" else item.cam_path
-    return _image_file(review_file(settings_of(request).dir("review"), stored), which, prediction_id)
+    return _image_file(review_file(settings_of(request).dir("review"), item.cam_path), which, prediction_id)
 
 
 def _made_from_page(
     request: Request, session: Session, prediction_id: int, make: Callable[[Path, str | None], Path | None]
 ) -> Response:
-    """An image made once from the stored page image (its WebP, its thumbnail)."""
+    """An image made once from the page's review image (itself, its WebP, its thumbnail); the review image
+    is made first from the received file where the worker left it to be made here; an error names the
+    file and the reason when it cannot be."""
     item = load_item(session, prediction_id)
+    try:
+        review_image(settings_of(request), item.image_path, item.stored_path, item.page_number, item.filename)
+    except OriginalMissing as exc:
+        text = f"The image of {page_name(item.page_number, item.filename)} cannot be made: {exc.reason}"
+        return JSONResponse({"detail": text}, status_code=exc.status)
     return _image_file(make(settings_of(request).dir("review"), item.image_path), "page", prediction_id)
 
 
