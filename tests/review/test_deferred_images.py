@@ -32,13 +32,21 @@ def _deferred(sessions: sessionmaker[Session], rsettings: ReviewSettings, **kw: 
     return item, target
 
 
+def _viewed(
+    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> tuple[Item, Path]:
+    """A deferred page, and an operator logged in to see it."""
+    with sessions() as s:
+        make_operator(s, "alice")
+    found = _deferred(sessions, rsettings)
+    login(client, "alice")
+    return found
+
+
 def test_a_deferred_review_image_is_made_from_the_received_file_on_first_view(
     client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings
 ) -> None:
-    with sessions() as s:
-        make_operator(s, "alice")
-    item, target = _deferred(sessions, rsettings)
-    login(client, "alice")
+    item, target = _viewed(client, sessions, rsettings)
     for route in ("page.webp", "page.png", "thumb.jpg"):
         response = client.get(f"/items/{item.prediction_id}/{route}")
         assert response.status_code == 200, (route, response.text)
@@ -52,11 +60,8 @@ def test_a_deferred_review_image_is_made_from_the_received_file_on_first_view(
 def test_a_deferred_image_whose_file_is_gone_answers_the_file_and_the_reason(
     client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings
 ) -> None:
-    with sessions() as s:
-        make_operator(s, "alice")
-    item, target = _deferred(sessions, rsettings)
+    item, target = _viewed(client, sessions, rsettings)
     item.original.unlink()
-    login(client, "alice")
     response = client.get(f"/items/{item.prediction_id}/page.webp")
     assert response.status_code == 404
     assert str(item.original) in response.json()["detail"] and "file not found" in response.json()["detail"]
