@@ -1,7 +1,8 @@
 """What the review page sends of a page: a WebP of the stored page image (about 100-300 KB for an A4
 page at review size, against 1-2 MB of PNG), made once beside it; a small JPEG thumbnail for the
 page strip and the grid (at most :data:`THUMB_SIDE` px, a few KB), made once beside it too; and the
-CAM's cell votes."""
+CAM's cell votes: the JSON file a decision records as its ``cam_path``, or, for decisions recorded
+with a heat map image, the JSON beside that image."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from review.files import review_file
+from review.files import VOTES_TYPES, review_file
 from worker.explain import cam_cells_path
 
 WEBP_QUALITY = 80
@@ -59,12 +60,21 @@ def thumbnail(review_dir: Path, stored: str | None) -> Path | None:
     return target
 
 
-def cam_cells(review_dir: Path, cam_stored: str | None) -> dict[str, Any] | None:
-    """The cell votes saved beside a CAM overlay (:func:`worker.cam.save_cam_cells`), if any."""
+def cam_votes_file(review_dir: Path, cam_stored: str | None) -> Path | None:
+    """The cell votes file a decision's recorded ``cam_path`` leads to: the JSON itself, or the one
+    beside a CAM overlay image recorded by earlier versions; None if there is none in ``review_dir``."""
+    votes = review_file(review_dir, cam_stored, VOTES_TYPES)
+    if votes is not None:
+        return votes
     overlay = review_file(review_dir, cam_stored)
-    if overlay is None:
+    return None if overlay is None else review_file(review_dir, str(cam_cells_path(overlay)), VOTES_TYPES)
+
+
+def cam_cells(review_dir: Path, cam_stored: str | None) -> dict[str, Any] | None:
+    """The CAM's cell votes (:func:`worker.cam.save_cam_cells`) a decision's ``cam_path`` leads to, if any."""
+    path = cam_votes_file(review_dir, cam_stored)
+    if path is None:
         return None
-    path = cam_cells_path(overlay)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -25,7 +25,6 @@ from schema.enums import DecisionKind, DecisionOrigin
 from schema.logs import get_logger
 from schema.tables import Audit, Document, OutputDocument, Page, Prediction, RoutingDecision, utcnow
 from worker.context import JobFile, WorkerContext
-from worker.decide import Decision
 from worker.decode import DecodedFile
 from worker.explain import Explanation, explain_file
 from worker.infer import PageScores
@@ -85,24 +84,21 @@ def choose_audits(session: Session, document_id: int, rate: float) -> list[Audit
     return list(session.scalars(select(Audit).where(Audit.document_id == document_id).order_by(Audit.id)))
 
 
-def _page_decisions(
+def _audited_pages(
     session: Session, audits: list[Audit], decoded: DecodedFile, scores: list[PageScores]
-) -> dict[int, tuple[PageScores, Decision]]:
-    """The audited pages still without an image, with their scores and their document's class."""
+) -> dict[int, PageScores]:
+    """The audited pages still without an image, with their scores."""
     by_number = {p.number: s for p, s in zip(decoded.pages, scores, strict=True) if p.error is None}
-    wanted: dict[int, tuple[PageScores, Decision]] = {}
+    wanted: dict[int, PageScores] = {}
     for audit in audits:
         output = session.get(OutputDocument, audit.output_document_id)
         assert output is not None
-        decision = Decision(
-            audit.label, audit.confidence or 0.0, output.margin or 0.0, {}, DecisionKind.auto, "audit"
-        )
         for number in output.pages:
             page = session.scalar(
                 select(Page).where(Page.document_id == audit.document_id, Page.page_number == number)
             )
             if page is not None and page.image_path is None and number in by_number:
-                wanted[number] = (by_number[number], decision)
+                wanted[number] = by_number[number]
     return wanted
 
 
@@ -140,7 +136,7 @@ def audit_file(
         return []
     with session_scope(ctx.sessions) as session:
         audits = choose_audits(session, job_file.document_id, rate)
-        pages = _page_decisions(session, audits, decoded, scores)
+        pages = _audited_pages(session, audits, decoded, scores)
     if not audits:
         return audits
     saved = explain_file(

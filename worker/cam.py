@@ -1,11 +1,10 @@
-"""Review images for the web: the page as a JPEG, and the CAM of the predicted class as a small heat map.
+"""Review files for the web: the page as a JPEG, and the CAM's cell votes per class as a small JSON file.
 
 The map comes from the model's ``cam`` output (computed inside the graph from the GAP head's weights),
-so no gradients are needed. It covers the model input; for a letterboxed input only the part that
-holds the page is used, so the heat lies where the page content was. The heat map is a small RGB PNG
-(longest side ``HEAT_SIDE``, the page's proportions, JET colours) that the review page stretches over
-the page image and blends at ``HEAT_OPACITY``: the CAM holds a few dozen cells of information, so a
-second full-size composite of the page would only repeat the page's pixels. The page image is a JPEG at
+so no gradients are needed. It covers the model input; for a letterboxed input only the cells that
+hold the page are kept, so the votes lie where the page content was. The review page draws them over
+the page image in the browser (a canvas, with a legend and an opacity control): the CAM holds a few
+dozen cells of information, so no image of it is written. The page image is a JPEG at
 ``PAGE_JPEG_QUALITY`` (encoded in a few milliseconds, where a PNG of the same page took 50-200 ms).
 """
 
@@ -15,14 +14,11 @@ import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from schema.manifest import InputSpec
 
-HEAT_SIDE = 128  # longest side of a heat map; the browser stretches it (smoothly) over the page image
-HEAT_OPACITY = 0.45  # how the review page blends the heat map over the page image
 PAGE_JPEG_QUALITY = 85  # the page image: 200-300 kB for an A4 page at 1600 px
 PNG_LEVEL = 1  # zlib level: images are written on the hot path; level 1 is several times faster
 
@@ -38,15 +34,6 @@ def content_box(page_size: tuple[int, int], spec: InputSpec) -> tuple[float, flo
     return top / spec.height, left / spec.width, (top + new_h) / spec.height, (left + new_w) / spec.width
 
 
-def normalise(cam: np.ndarray) -> np.ndarray:
-    """A 2-D map scaled to 0..1: positive evidence only (as Grad-CAM), stretched to its range."""
-    m = np.nan_to_num(np.maximum(np.asarray(cam, dtype=np.float64), 0.0))
-    lo, hi = float(m.min()), float(m.max())
-    if hi - lo > 1e-9:
-        return (m - lo) / (hi - lo)
-    return np.full_like(m, 1.0 if hi > 0 else 0.0)
-
-
 def page_cells(shape: tuple[int, ...], page_size: tuple[int, int], spec: InputSpec) -> tuple[slice, slice]:
     """The rows and columns of a map of ``shape`` (h, w, ...) that cover the page's part of the input."""
     ch, cw = shape[0], shape[1]
@@ -54,41 +41,6 @@ def page_cells(shape: tuple[int, ...], page_size: tuple[int, int], spec: InputSp
     r0, r1 = int(np.floor(top * ch)), max(int(np.ceil(bottom * ch)), int(np.floor(top * ch)) + 1)
     c0, c1 = int(np.floor(left * cw)), max(int(np.ceil(right * cw)), int(np.floor(left * cw)) + 1)
     return slice(r0, r1), slice(c0, c1)
-
-
-def heatmap_for_page(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:
-    """The class map cropped to the page's part of the input and resized to ``page_size`` (w, h); 0..1."""
-    rows, cols = page_cells(cam.shape, page_size, spec)
-    cropped = normalise(cam[rows, cols])
-    w, h = page_size
-    return np.clip(cv2.resize(cropped.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-
-
-def heat_image(
-    cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec, side: int = HEAT_SIDE
-) -> Image.Image:
-    """The heat map of a page of ``page_size`` (w, h): the page's part of ``cam``, at most ``side`` pixels
-    along its longest side in the page's proportions, in JET colours (blue cold, red hot)."""
-    w, h = page_size
-    scale = min(1.0, side / max(w, h))
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    heat = heatmap_for_page(cam, size, spec)
-    colour = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[:, :, ::-1]
-    return Image.fromarray(np.ascontiguousarray(colour), "RGB")
-
-
-def class_map(cam: np.ndarray, class_index: int) -> np.ndarray:
-    """The h x w map of one class from a page's h x w x classes CAM output."""
-    if cam.ndim != 3 or not 0 <= class_index < cam.shape[2]:
-        raise ValueError(f"CAM of shape {cam.shape} has no class {class_index}")
-    return cam[:, :, class_index]
-
-
-def save_heat(
-    cam: np.ndarray, class_index: int, page_size: tuple[int, int], spec: InputSpec, path: Path
-) -> Path:
-    """Write the heat map PNG of the predicted class for a page of ``page_size`` (atomically)."""
-    return save_image(heat_image(class_map(cam, class_index), page_size, spec), path)
 
 
 def cell_votes(cam: np.ndarray, page_size: tuple[int, int], spec: InputSpec) -> np.ndarray:

@@ -1,14 +1,15 @@
-"""Step 5 of a job, for pages sent to review: the page image and its CAM heat map, saved for the review page.
+"""Step 5 of a job, for pages sent to review: the page image and its CAM's cell votes, for the review page.
 
 A review page's image comes from the pixels its first decode kept (:mod:`worker.kept`: pages decoded
 whole, within the job's budget); any other review page is decoded again, at review size, while its file
 is being recorded.
 Names are stable, so a retried job overwrites instead of adding files. The page image is
 ``<sha256[:16]>-p<page>.jpg`` (JPEG, quality ``worker.cam.PAGE_JPEG_QUALITY``), recorded as the page's
-``image_path``; the heat map ``<sha256[:16]>-p<page>-<model>-<version>-heat.png`` (a small RGB PNG
-the review page stretches over the page image at opacity ``worker.cam.HEAT_OPACITY``), recorded as
-the decision's ``cam_path``. Earlier versions wrote ``.png`` pages and ``-cam.png`` side-by-side
-composites; their recorded paths still serve.
+``image_path``; the CAM's cell votes ``<sha256[:16]>-p<page>-<model>-<version>-cam.json`` (a few KB,
+:func:`worker.cam.save_cam_cells`: the review page draws the map over the page image in the browser),
+recorded as the decision's ``cam_path``. Earlier versions recorded a heat map PNG (``-heat.png``) with
+its votes beside it (:func:`cam_cells_path`), and before that ``.png`` pages and ``-cam.png``
+side-by-side composites; their recorded paths still serve.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from PIL import Image
 
 from schema.logs import get_logger
 from worker import metrics
-from worker.cam import save_cam_cells, save_heat, save_image
-from worker.decide import Decision
+from worker.cam import save_cam_cells, save_image
 from worker.imaging import UnreadableImage, preview_pages
 from worker.infer import PageScores
 from worker.inference import LoadedModel
@@ -38,60 +38,58 @@ class Explanation:
 
 
 def review_files(review_dir: Path, sha256: str, page_number: int, model: LoadedModel) -> tuple[Path, Path]:
-    """Where a review page's image and its CAM heat map are saved (stable names: a retry overwrites)."""
+    """Where a review page's image and its CAM's cell votes are saved (stable names: a retry overwrites)."""
     folder = review_dir / sha256[:2]
     stem = f"{sha256[:16]}-p{page_number}"
-    return folder / f"{stem}.jpg", folder / f"{stem}-{model.name}-{model.version}-heat.png"
+    return folder / f"{stem}.jpg", folder / f"{stem}-{model.name}-{model.version}-cam.json"
 
 
 def explain_page(
     page_image: Image.Image,
     page_number: int,
     scores: PageScores,
-    decision: Decision,
     model: LoadedModel,
     review_dir: Path,
     sha256: str,
 ) -> Explanation:
-    """Save one review page's image and its CAM heat map for the predicted class."""
+    """Save one review page's image and its CAM's cell votes (every class: the review page shows the
+    predicted class and the runner-up)."""
     image_path, cam_path = review_files(review_dir, sha256, page_number, model)
     save_image(page_image, image_path)
     if scores.cam is None:
         return Explanation(image_path, None)
-    class_index = model.manifest.class_names.index(decision.label)
-    save_heat(scores.cam, class_index, page_image.size, model.manifest.input, cam_path)
     names = list(model.manifest.class_names)
-    save_cam_cells(scores.cam, names, page_image.size, model.manifest.input, cam_cells_path(cam_path))
+    save_cam_cells(scores.cam, names, page_image.size, model.manifest.input, cam_path)
     return Explanation(image_path, cam_path)
 
 
-def cam_cells_path(cam_path: Path) -> Path:
-    """Where the cell votes of a CAM overlay are saved, beside it (read by the review page)."""
-    return cam_path.with_suffix(".json")
+def cam_cells_path(overlay: Path) -> Path:
+    """Where earlier versions saved the cell votes of a recorded CAM overlay image: beside it."""
+    return overlay.with_suffix(".json")
 
 
 def explain_file(
     path: Path | None,
     sha256: str,
-    pages: dict[int, tuple[PageScores, Decision]],
+    pages: dict[int, PageScores],
     model: LoadedModel,
     review_dir: Path,
     max_side: int,
     limits: DecodeLimits | None = None,
     ready: dict[int, Callable[[], Image.Image]] | None = None,
 ) -> dict[int, Explanation]:
-    """Images for the review pages of one file ({page number: (scores, decision)}); {page number: files}.
+    """Images for the review pages of one file ({page number: scores}); {page number: files}.
     ``ready`` makes previews of longest side ``max_side`` from what the first decode kept; the other pages
     are decoded again. One preview is held at a time."""
     explained: dict[int, Explanation] = {}
     for number, make in (ready or {}).items():
         if number in pages:
-            explained[number] = explain_page(make(), number, *pages[number], model, review_dir, sha256)
+            explained[number] = explain_page(make(), number, pages[number], model, review_dir, sha256)
     missing = set(pages) - set(explained)
     if missing and path is not None:
         try:
             for number, image in preview_pages(path, missing, max_side, limits=limits):
-                explained[number] = explain_page(image, number, *pages[number], model, review_dir, sha256)
+                explained[number] = explain_page(image, number, pages[number], model, review_dir, sha256)
         except UnreadableImage as exc:  # it decoded a moment ago: the file changed under us
             metrics.error("review_image")
             log.error("review.image_failed", sha256=sha256, reason=exc.reason)

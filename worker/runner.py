@@ -21,7 +21,7 @@ from worker import metrics
 from worker.assemble import Assembly, assemble_file, preview_side
 from worker.audit import audit_file
 from worker.context import JobFile, JobOutcome, WorkerContext
-from worker.decide import Decision, Policy, decide
+from worker.decide import Policy, decide
 from worker.decode import DecodedFile, decode_files
 from worker.delivery import deliver_pending
 from worker.explain import explain_file
@@ -164,13 +164,13 @@ def _unreadable(decoded: DecodedFile) -> str:
 
 def _review_pages(
     plan: Assembly, scores: list[PageScores], pages: list[PreparedPage]
-) -> dict[int, tuple[PageScores, Decision]]:
-    """The pages of the documents sent to review, with their scores and their document's decision."""
-    found: dict[int, tuple[PageScores, Decision]] = {}
+) -> dict[int, PageScores]:
+    """The pages of the documents sent to review, with their scores."""
+    found: dict[int, PageScores] = {}
     for page, page_scores in zip(pages, scores, strict=True):
         planned = plan.document_of(page.number)
         if planned is not None and planned.kind == DecisionKind.review:
-            found[page.number] = (page_scores, planned.decision)
+            found[page.number] = page_scores
     return found
 
 

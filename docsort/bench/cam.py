@@ -1,4 +1,4 @@
-"""``docsort bench cam``: the cost of the review path (page image and CAM heat map written) against the
+"""``docsort bench cam``: the cost of the review path (page image and CAM cell votes written) against the
 auto path (page routed), per page, on the same pages through the worker's own job runner.
 
 Both variants run :func:`worker.runner.run_job` in this process (no broker) over the same files, in
@@ -60,7 +60,7 @@ record, route) twice per round, in this process with no broker: once with the co
 (every page routed automatically: the file is copied into its class folder) and once at 1 (every page
 to review: its image made from the pixels its first decode kept, for a page decoded whole (PNG, TIFF), or
 from a second decode at review size, for a page decoded small for the model (JPEG, PDF), written as a
-JPEG, and its CAM as a small heat map PNG with the cells' votes beside it).
+JPEG, and its CAM's cell votes as a small JSON file).
 Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
 The difference per page is what a page sent to review costs beyond an automatically routed one; the
 CPU time of this process per page (all its threads, ONNX Runtime's included) moves less with the load of

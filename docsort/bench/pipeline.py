@@ -69,8 +69,8 @@ SECTION = Section(
     intro="""
 Real pages are dropped into a watch folder at once. `docsort watch` takes each once it has settled,
 stages it, records it and sends classify messages to Redis; one `docsort worker` (its pool processes ×
-ONNX Runtime threads as the table says) decodes, classifies, decides, writes page images and CAM heat
-maps for review pages, records everything in the database and routes the files; the clock runs from the
+ONNX Runtime threads as the table says) decodes, classifies, decides, writes page images and CAM cell
+votes for review pages, records everything in the database and routes the files; the clock runs from the
 drop until the database shows every document finished and every file has left the processing area
 (routed pages delivered, files archived). *Bare ONNX Runtime* runs only the model over the same pages
 (decoded beforehand, untimed), in batches of 32, laid out as the worker: as many processes, each with

@@ -74,6 +74,7 @@ def item_page(
         "undo": _undo_offer(request, now.timestamp()),
         "document": document_of(session, prediction_id) if item.review is None else None,
         "cam_cells": cam_cells(settings_of(request).dir("review"), item.cam_path) is not None,
+        "cam_image": review_file(settings_of(request).dir("review"), item.cam_path) is not None,
         "position": ids.index(prediction_id) + 1 if prediction_id in ids else None,
         "open_count": len(ids),
     }

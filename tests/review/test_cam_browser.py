@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, expect
+from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.settings import ReviewSettings
+from schema.tables import RoutingDecision
 from tests.support.browser import keys_ready, log_in, shoot
 from tests.support.review import LiveServer
 from tests.support.review_items import Item, make_item, make_operator, scan_like
@@ -21,11 +23,25 @@ pytestmark = pytest.mark.browser
 A4_REVIEW = (1131, 1600)  # DOCSORT_REVIEW_MAX_SIDE
 
 
-def _cells(item: Item, votes: dict[str, np.ndarray]) -> None:
+def _cells(item: Item, votes: dict[str, np.ndarray], sessions: sessionmaker[Session] | None = None) -> None:
+    """Save an item's cell votes beside its overlay PNG (as decisions recorded before); with ``sessions``,
+    as the worker saves them now: the JSON is the decision's ``cam_path``, and there is no PNG."""
     rows, cols = next(iter(votes.values())).shape
     data = {"format": 1, "scale": "cell vote", "rows": rows, "cols": cols,
             "votes": {k: np.round(v, 3).tolist() for k, v in votes.items()}}  # fmt: skip
-    cam_cells_path(item.cam_path).write_text(json.dumps(data))
+    if sessions is None:
+        cam_cells_path(item.cam_path).write_text(json.dumps(data))
+        return
+    recorded = item.cam_path.with_name(f"{item.cam_path.stem}-cam.json")
+    recorded.write_text(json.dumps(data))
+    item.cam_path.unlink()
+    with sessions() as s:
+        s.execute(
+            update(RoutingDecision)
+            .where(RoutingDecision.prediction_id == item.prediction_id)
+            .values(cam_path=str(recorded))
+        )
+        s.commit()
 
 
 def test_cam_legend_opacity_runner_up_and_hidden_when_it_points_nowhere(
@@ -44,7 +60,7 @@ def test_cam_legend_opacity_runner_up_and_hidden_when_it_points_nowhere(
     invoice[1:3, 4:7] = 0.93  # the letterhead
     letter = np.full((8, 8), 0.3)
     letter[5:7, 1:3] = 0.7
-    _cells(pointed, {"invoice": invoice, "letter": letter, "form": 1 - invoice - letter})
+    _cells(pointed, {"invoice": invoice, "letter": letter, "form": 1 - invoice - letter}, sessions)
     _cells(
         flat,
         {"invoice": np.full((8, 8), 0.36), "letter": np.full((8, 8), 0.34), "form": np.full((8, 8), 0.3)},

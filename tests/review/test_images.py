@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -71,3 +72,32 @@ def test_review_file_accepts_relative_paths_inside_and_refuses_the_rest(tmp_path
         "../review/../x.png",
     ]:
         assert review_file(root, stored) is None, stored
+
+
+def test_cam_votes_are_found_as_recorded_now_and_beside_an_older_overlay(
+    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings, tmp_path: Path
+) -> None:
+    review_dir = rsettings.dir("review")
+    with sessions() as s:
+        make_operator(s, "alice")
+        item = make_item(s, rsettings)
+    login(client, "alice")
+    beside = {"format": 1, "rows": 1, "cols": 1, "votes": {"invoice": [[0.9]]}}
+    item.cam_path.with_suffix(".json").write_text(json.dumps(beside))  # recorded with a heat map PNG
+    assert client.get(f"/items/{item.prediction_id}/cam.json").json() == beside
+    recorded = review_dir / "cam" / "votes-cam.json"  # recorded now: the votes, no image
+    votes = {"format": 1, "rows": 1, "cols": 1, "votes": {"invoice": [[0.7]]}}
+    recorded.write_text(json.dumps(votes))
+    outside = tmp_path / "outside-cam.json"
+    outside.write_text(json.dumps(votes))
+    for stored, status in [(str(recorded), 200), ("cam/votes-cam.json", 200), (str(outside), 404)]:
+        with sessions() as s:
+            s.query(RoutingDecision).filter_by(prediction_id=item.prediction_id).one().cam_path = stored
+            s.commit()
+        answer = client.get(f"/items/{item.prediction_id}/cam.json")
+        assert answer.status_code == status, stored
+        assert status == 404 or answer.json() == votes
+        assert client.get(f"/items/{item.prediction_id}/cam.png").status_code == 404  # a JSON is no image
+        page = client.get(f"/items/{item.prediction_id}")
+        assert ('id="cam-canvas"' in page.text) == (status == 200)
+        assert "/cam.png" not in page.text

@@ -9,7 +9,7 @@ from PIL import Image
 from schema.errors import ModelIncompatible
 from schema.manifest import InputSpec
 from tests.support.tiny_model import make_tiny_model
-from worker.cam import HEAT_SIDE, content_box, heat_image, heatmap_for_page, preview, save_image
+from worker.cam import content_box, preview, save_image
 from worker.decode import decode_file
 from worker.infer import infer
 from worker.inference import CPU, CUDA, apply_temperature, choose_providers, load_model
@@ -19,26 +19,6 @@ def test_letterbox_content_box_matches_the_resize() -> None:
     spec = InputSpec(height=100, width=100, resize="letterbox")
     assert content_box((200, 100), spec) == (0.25, 0.0, 0.75, 1.0)  # wide page: bands above and below
     assert content_box((200, 100), InputSpec(height=100, width=100, resize="stretch")) == (0, 0, 1, 1)
-
-
-def test_heat_lies_where_the_map_is_hot_on_the_page() -> None:
-    cam = np.zeros((8, 8))
-    cam[2:4, 0:2] = 5.0  # top-left of the letterboxed content (rows 2..5 hold the page)
-    heat = heatmap_for_page(cam, (200, 100), InputSpec(height=32, width=32, resize="letterbox"))
-    assert heat.shape == (100, 200)
-    assert heat[:40, :40].mean() > 0.5 > heat[60:, 100:].mean()
-
-
-def test_heat_image_is_small_in_the_pages_proportions_and_hot_where_the_map_is() -> None:
-    cam = np.zeros((8, 8))
-    cam[2:4, 0:2] = 5.0  # top-left of the letterboxed content
-    heat = heat_image(cam, (2000, 1000), InputSpec(height=32, width=32, resize="letterbox"))
-    assert heat.mode == "RGB" and heat.size == (HEAT_SIDE, HEAT_SIDE // 2)
-    arr = np.asarray(heat).astype(int)
-    hot, cold = arr[:20, :20].mean(axis=(0, 1)), arr[-20:, -40:].mean(axis=(0, 1))
-    assert hot[0] > hot[2] and cold[2] > cold[0]  # JET: red where hot, blue where cold
-    small = heat_image(cam, (60, 40), InputSpec(height=32, width=32))
-    assert small.size == (60, 40)  # never enlarged past the page
 
 
 def test_review_images_are_written_as_their_suffix_says(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from tests.support.jobs import run_admitted
 from tests.support.worker import make_context
 from worker.cam import save_image
 from worker.context import JobFile, WorkerContext
-from worker.decide import Policy, decide
 from worker.decode import decode_file, decode_files
 from worker.explain import explain_file
 from worker.imaging import PageTarget, PreviewKeep, prepare_pages, preview_pages
@@ -133,9 +132,8 @@ def test_explain_writes_the_given_previews_without_reading_the_file_again(
     path.unlink()  # a second decode would find no file
     with ctx.sessions() as session:
         model = ctx.models.get(session, None)
-    names = model.manifest.class_names
     scores = infer(model, [decoded])[0]
-    review = {n: (scores[n - 1], decide(scores[n - 1].probs, names, Policy(1.0, 0.0, {}))) for n in (1, 2)}
+    review = {n: scores[n - 1] for n in (1, 2)}
     explained = explain_file(path, "ab" * 32, review, model, tmp_path / "review", 400, ready=ready)
     assert sorted(explained) == [1, 2]
     for number, found in explained.items():

@@ -49,7 +49,7 @@ def test_pages_become_rows_and_routed_files(ctx: WorkerContext, tmp_path: Path) 
         assert {d.state for d in s.scalars(select(Document))} == {DocumentState.done}
 
 
-def test_review_page_gets_a_jpeg_image_and_a_small_cam_heat_map(ctx: WorkerContext, tmp_path: Path) -> None:
+def test_review_page_gets_a_jpeg_image_and_its_cam_cell_votes(ctx: WorkerContext, tmp_path: Path) -> None:
     grey = write_page(tmp_path / "grey.png", 128, size=(400, 300))
     outcome = run_admitted(ctx, _job(grey))
     assert outcome.review == 1
@@ -57,12 +57,15 @@ def test_review_page_gets_a_jpeg_image_and_a_small_cam_heat_map(ctx: WorkerConte
         page = s.scalars(select(Page)).one()
         decision = s.scalars(select(RoutingDecision)).one()
     assert decision.kind == DecisionKind.review and decision.cam_path
-    assert (page.image_path or "").endswith(".jpg") and decision.cam_path.endswith("-heat.png")
+    assert (page.image_path or "").endswith(".jpg") and decision.cam_path.endswith("-cam.json")
     plain = np.asarray(Image.open(page.image_path or ""))
-    heat = np.asarray(Image.open(decision.cam_path))
     assert plain.shape == (300, 400, 3) and np.abs(plain.astype(int) - 128).mean() < 2
-    assert heat.shape == (96, 128, 3)  # the heat map: small, the page's proportions
-    assert np.abs(heat.astype(int) - plain[:96, :128]).mean() > 10
+    with ctx.sessions() as s:
+        names = ctx.models.get(s, None).manifest.class_names
+    cells = json.loads(Path(decision.cam_path).read_text())  # every class's votes, drawn by the browser
+    assert cells["format"] == 1 and sorted(cells["votes"]) == sorted(names)
+    assert all(len(cells["votes"][name]) == cells["rows"] for name in names)
+    assert not list(Path(decision.cam_path).parent.glob("*.png"))  # no heat map image any more
 
 
 def test_running_a_job_twice_records_and_routes_once(ctx: WorkerContext, tmp_path: Path) -> None:

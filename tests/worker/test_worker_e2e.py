@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import uuid
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_task_delivered_twice_records_and_routes_once(
     assert "delivery failed" not in worker.log()
 
 
-def test_review_page_image_and_cam_heat_map_are_written(
+def test_review_page_image_and_cam_cell_votes_are_written(
     docsort_worker: StartWorker, sqlite_worker_settings: WorkerSettings, unique_queue: str, tmp_path: Path
 ) -> None:
     ws = sqlite_worker_settings
@@ -119,13 +120,15 @@ def test_review_page_image_and_cam_heat_map_are_written(
     page = doc.pages[0]
     decision = page.predictions[0].decisions[0]
     assert decision.kind == DecisionKind.review and decision.cam_path and page.image_path
-    with Image.open(page.image_path) as image, Image.open(decision.cam_path) as heat_file:
-        assert (image.format, heat_file.format) == ("JPEG", "PNG")
+    with Image.open(page.image_path) as image:
+        assert image.format == "JPEG"
         plain = np.asarray(image, dtype=np.int16)
-        heat = np.asarray(heat_file, dtype=np.int16)
     assert plain.shape == (300, 240, 3) and np.abs(plain - arr).mean() < 3  # the page, as a JPEG
-    assert heat.shape == (128, 102, 3)  # a small heat map in the page's proportions, for the browser
-    assert heat.std(axis=(0, 1)).max() > 5  # hotter and colder parts
+    cells = json.loads(Path(decision.cam_path).read_text())  # the CAM's cell votes, drawn by the browser
+    votes = np.array([cells["votes"][name] for name in sorted(cells["votes"])])
+    assert votes.shape[1:] == (cells["rows"], cells["cols"]) and np.allclose(votes.sum(axis=0), 1, atol=0.01)
+    assert votes.std(axis=(1, 2)).max() > 0.01  # cells that vote more and less for a class
+    assert not list(Path(decision.cam_path).parent.glob("*.png"))  # no heat map image any more
     # asked to delete it, but its document waits for review: the file is kept in the archive
     assert doc.stored_path and Path(doc.stored_path).parent == ws.archive_dir
     assert (tmp_path / "grey.png").exists()  # the file named stays; docsort's copy is archived
