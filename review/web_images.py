@@ -42,8 +42,8 @@ def _fresh(target: Path, source: Path) -> bool:
 
 
 def thumbnail(review_dir: Path, stored: str | None) -> Path | None:
-    """A JPEG of the stored page image, longest side at most THUMB_SIDE, made on first use beside it
-    (atomically; remade if the image is newer); None if there is no stored image."""
+    """A JPEG of the stored page image (grey for a grey one), longest side at most THUMB_SIDE, made on
+    first use beside it (atomically; remade if the image is newer); None if there is no stored image."""
     source = review_file(review_dir, stored)
     if source is None:
         return None
@@ -53,7 +53,7 @@ def thumbnail(review_dir: Path, stored: str | None) -> Path | None:
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
     with Image.open(source) as image:
         image.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # a JPEG source is decoded reduced
-        small = image.convert("RGB")
+        small = image.convert("L" if image.mode == "L" else "RGB")  # a grey page's thumbnail stays grey
         small.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.LANCZOS)
         small.save(tmp, format="JPEG", quality=THUMB_QUALITY, optimize=True)
     tmp.replace(target)

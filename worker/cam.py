@@ -76,12 +76,13 @@ def save_cam_cells(
 
 
 def save_image(image: Image.Image, path: Path) -> Path:
-    """Write ``image`` atomically, as its suffix says: ``.jpg`` (``PAGE_JPEG_QUALITY``) or ``.png``."""
+    """Write ``image`` atomically, as its suffix says: ``.jpg`` (``PAGE_JPEG_QUALITY``; a grey page
+    stays a grey JPEG: one channel to encode and store, shown the same) or ``.png``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     if path.suffix.lower() in (".jpg", ".jpeg"):
-        rgb = image if image.mode == "RGB" else image.convert("RGB")  # no copy of an RGB page
-        rgb.save(tmp, format="JPEG", quality=PAGE_JPEG_QUALITY)
+        page = image if image.mode in ("L", "RGB") else image.convert("RGB")  # no copy of an L or RGB page
+        page.save(tmp, format="JPEG", quality=PAGE_JPEG_QUALITY)
     else:
         image.save(tmp, format="PNG", compress_level=PNG_LEVEL)
     tmp.replace(path)

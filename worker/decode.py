@@ -34,9 +34,10 @@ class DecodedFile:
     pages: list[PreparedPage]
 
     def kept_previews(self, numbers: set[int], side: int) -> dict[int, Callable[[], Image.Image]]:
-        """{page number: what makes its RGB preview of longest side ``side``} for the pages ``numbers``
-        whose decode kept their pixels (:mod:`worker.kept`); the pages no longer hold them, whether asked
-        for or not (a page routed automatically needs none): they live on only in what is returned."""
+        """{page number: what makes its preview (grey for a grey page) of longest side ``side``} for the
+        pages ``numbers`` whose decode kept their pixels (:mod:`worker.kept`); the pages no longer hold
+        them, whether asked for or not (a page routed automatically needs none): they live on only in
+        what is returned."""
         previews: dict[int, Callable[[], Image.Image]] = {}
         for page in self.pages:
             if page.kept is not None and page.number in numbers:

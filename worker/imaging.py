@@ -2,10 +2,10 @@
 
 ``prepare_pages(path, spec, preview_side=...)`` yields each page of a file (JPEG, PNG, TIFF incl.
 multi-page/G4/16-bit, BMP, WebP, GIF, PDF) as a :class:`PreparedPage`: its own size, the model's input
-(uint8 HxWx3, letterbox or stretch) and optionally an RGB preview. Each page is decoded once at the
-smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2); a PDF page that is one
-upright JPEG filling the page (what a scanner writes) the same way, from the JPEG stream the render
-process hands out (``worker.pdfchild``), any other PDF page rendered at that scale in that bounded
+(uint8 HxWx3, letterbox or stretch) and optionally a preview (grey for a grey page). Each page is
+decoded once at the smallest scale that serves the model: a JPEG through DCT scaling (1/8 to 1/2); a PDF
+page that is one upright JPEG filling the page (what a scanner writes) the same way, from the JPEG stream
+the render process hands out (``worker.pdfchild``), any other PDF page rendered at that scale in that bounded
 process; any other raster whole in its own mode (grey stays 1 byte a pixel) and area-resized (a large
 reduction with Pillow's box filter, ``worker.pixels.BOX_RATIO``). The preview comes from the same decode
 when that decode is large enough for it (always for PNG, TIFF, BMP, WebP, GIF); a JPEG or PDF page decoded
@@ -118,7 +118,7 @@ class PreparedPage:
     width: int  # the page's own size, pixels at its scan resolution (oriented)
     height: int
     model_input: np.ndarray  # uint8 HxWx3 (blank when ``error``)
-    preview: Image.Image | None = None  # RGB, longest side at most the preview side asked for
+    preview: Image.Image | None = None  # "L" (grey page) or "RGB", longest side at most the side asked for
     error: str | None = None  # why this page could not be decoded (asked for with ``page_errors``)
     kept: KeptPixels | None = None  # for a review preview made later (asked for with ``keep``)
 
@@ -308,10 +308,10 @@ def prepare_pages(
     keep: PreviewKeep | None = None,
 ) -> Iterator[PreparedPage]:
     """Each page of a file, decoded once, as the model's input for ``spec`` (an InputSpec) and, with
-    ``preview_side``, an RGB preview of that longest side; with ``keep``, the pixels of a preview made
-    later where this decode holds them (:mod:`worker.kept`); raise :class:`UnreadableImage` naming the
-    file and the reason (a broken file, or a page over one of ``limits``). Neither changes the model
-    input."""
+    ``preview_side``, a preview of that longest side (grey for a grey page); with ``keep``, the pixels
+    of a preview made later where this decode holds them (:mod:`worker.kept`); raise
+    :class:`UnreadableImage` naming the file and the reason (a broken file, or a page over one of
+    ``limits``). Neither changes the model input."""
     path = Path(path)
     target = spec if isinstance(spec, PageTarget) else PageTarget.of(spec, preview_side)
     yield from _guarded(path, _prepare(path, target, limits or DEFAULT_LIMITS, page_errors, keep))
@@ -320,8 +320,9 @@ def prepare_pages(
 def preview_pages(
     path: Path | str, numbers: set[int], side: int, *, limits: DecodeLimits | None = None
 ) -> Iterator[tuple[int, Image.Image]]:
-    """(page number, RGB preview of longest side ``side``) for the pages ``numbers`` of a file, each
-    decoded at the preview's scale, one at a time (for review pages found after inference)."""
+    """(page number, preview of longest side ``side``: grey for a grey or bilevel page, else RGB) for the
+    pages ``numbers`` of a file, each decoded at the preview's scale, one at a time (for review pages
+    found after inference)."""
     path = Path(path)
     target = PageTarget(1, 1, preview_side=side)
     bounds = limits or DEFAULT_LIMITS

@@ -34,7 +34,8 @@ class KeptPixels:
     orientation: int  # EXIF orientation still to apply
 
     def preview(self, size: tuple[int, int]) -> Image.Image:
-        """The RGB preview of ``size`` (oriented width, height): what a decode at that size gives."""
+        """The preview of ``size`` (oriented width, height), grey for a grey page: what a decode at that
+        size gives."""
         return preview_of(self.pixels, size, self.orientation)
 
 

@@ -270,17 +270,18 @@ def preview_source(arr: np.ndarray, size: tuple[int, int], orientation: int = 1)
 
 
 def preview_of(arr: np.ndarray, size: tuple[int, int], orientation: int = 1) -> Image.Image:
-    """The RGB preview of ``size`` (oriented width, height) from a page's pixels: :func:`preview_source`
-    (k x k block means), then a bilinear resize of what is left, less than 2x along each side, so every
-    source pixel still counts (an area resize at such a small ratio took 20-30 ms an A4 preview, the
-    bilinear one 1-2 ms; 0.2 grey levels apart)."""
+    """The preview of ``size`` (oriented width, height) from a page's pixels, grey ("L") for a grey or
+    bilevel page (HxW), RGB for a colour one: :func:`preview_source` (k x k block means), then a bilinear
+    resize of what is left, less than 2x along each side, so every source pixel still counts (an area
+    resize at such a small ratio took 20-30 ms an A4 preview, the bilinear one 1-2 ms; 0.2 grey levels
+    apart)."""
     source = preview_source(arr, size, orientation)
     want = (size[1], size[0]) if orientation in SWAPS_SIDES else size
     same = (source.shape[1], source.shape[0]) == want
     small = oriented(
         source if same else cv2.resize(source, want, interpolation=cv2.INTER_LINEAR), orientation
     )
-    return Image.fromarray(small if small.ndim == 3 else cv2.cvtColor(small, cv2.COLOR_GRAY2RGB), "RGB")
+    return Image.fromarray(small, "RGB" if small.ndim == 3 else "L")
 
 
 def resize_array(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy.orm import Session, sessionmaker
 
 from review.files import review_file
@@ -14,6 +16,7 @@ from review.settings import ReviewSettings
 from schema.tables import Page, RoutingDecision
 from tests.support.review import login
 from tests.support.review_items import make_item, make_operator
+from worker.cam import save_image
 
 
 def test_page_and_cam_images_are_served_to_a_logged_in_operator(
@@ -101,3 +104,27 @@ def test_cam_votes_are_found_as_recorded_now_and_beside_an_older_overlay(
         page = client.get(f"/items/{item.prediction_id}")
         assert ('id="cam-canvas"' in page.text) == (status == 200)
         assert "/cam.png" not in page.text
+
+
+def test_a_grey_page_image_is_served_grey_with_its_thumbnail_and_original(
+    client: TestClient, sessions: sessionmaker[Session], rsettings: ReviewSettings
+) -> None:
+    with sessions() as s:
+        make_operator(s, "alice")
+        item = make_item(s, rsettings, size=(1131, 1600))
+    grey = Image.open(item.image_path).convert("L")
+    stored = save_image(grey, item.image_path.with_suffix(".jpg"))  # as the worker writes a grey page
+    grey.resize((2480, 3508)).convert("1").save(item.original, format="TIFF", compression="group4")
+    with sessions() as s:
+        s.get(Page, item.page_id).image_path = str(stored)  # type: ignore[union-attr]
+        s.commit()
+    login(client, "alice")
+    for route, size in [
+        ("page.webp", (1131, 1600)),
+        ("thumb.jpg", (181, 256)),
+        ("original.jpg", (2480, 3508)),
+    ]:
+        answer = client.get(f"/items/{item.prediction_id}/{route}")
+        assert (answer.status_code, answer.headers["content-type"]) == (200, "image/jpeg"), route
+        with Image.open(io.BytesIO(answer.content)) as image:
+            assert (image.format, image.mode, image.size) == ("JPEG", "L", size), route
