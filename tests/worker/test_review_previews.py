@@ -179,3 +179,17 @@ def test_a_jobs_decode_threads_share_one_budget(tmp_path: Path) -> None:
     assert not failures and len(decoded) == 4
     assert sum(1 for _, d in decoded for p in d.pages if p.kept is not None) == keep.pages == 2
     assert keep.used == 2 * 400 * 500 and keep.over == 2
+
+
+def test_grey_jpeg_and_pdf_pages_get_grey_previews_and_colour_ones_colour(tmp_path: Path) -> None:
+    grey, colour = _textured((1000, 1400), "L", 11), _textured((1000, 1400), "RGB", 12)
+    grey.save(tmp_path / "grey.jpg", quality=90)
+    grey.save(tmp_path / "grey.pdf", "PDF", resolution=150)  # one DeviceGray JPEG filling the page
+    colour.save(tmp_path / "colour.jpg", quality=90)
+    colour.save(tmp_path / "colour.pdf", "PDF", resolution=150)
+    for name, mode in [("grey.jpg", "L"), ("grey.pdf", "L"), ("colour.jpg", "RGB"), ("colour.pdf", "RGB")]:
+        ((_, preview),) = preview_pages(tmp_path / name, {1}, 400)
+        assert (preview.mode, preview.size) == (mode, (286, 400)), name
+        saved = save_image(preview, tmp_path / f"{name}.review.jpg")
+        with Image.open(saved) as written:
+            assert written.mode == mode, name
