@@ -40,7 +40,7 @@ def _crashing_load(self: ImageFile.ImageFile) -> Any:
 
 
 def _crashing_read_bytes(self: pathlib.Path) -> bytes:
-    _fault(str(self))  # a plain grey PNG is read whole for OpenCV's decoder (worker.rasters)
+    _fault(str(self))  # a plain grey PNG or a JPEG is read whole for OpenCV's decoder (worker.rasters)
     return _read_bytes(self)
 
 
