@@ -1,8 +1,11 @@
 """Step 5 of a job, for pages sent to review: the page image and its CAM's cell votes, for the review page.
 
 A review page's image comes from the pixels its first decode kept (:mod:`worker.kept`: pages decoded
-whole, within the job's budget); any other review page is decoded again, at review size, while its file
-is being recorded.
+whole, within the job's budget). Any other review page (a JPEG or PDF page decoded at 1/8 for the model,
+a page past the budget) is not decoded again here: its image is recorded where it will be, and the review
+server makes it from the received file on first view, or ahead of the operators
+(:mod:`review.originals`), so that a page sent to review costs the worker little more than one routed
+automatically; only its votes are saved now. An audited page (:mod:`worker.audit`) is decoded again.
 Names are stable, so a retried job overwrites instead of adding files. The page image is
 ``<sha256[:16]>-p<page>.jpg`` (JPEG, quality ``worker.cam.PAGE_JPEG_QUALITY``), recorded as the page's
 ``image_path``; the CAM's cell votes ``<sha256[:16]>-p<page>-<model>-<version>-cam.json`` (a few KB,
@@ -27,6 +30,7 @@ from worker.imaging import UnreadableImage, preview_pages
 from worker.infer import PageScores
 from worker.inference import LoadedModel
 from worker.limits import DecodeLimits
+from worker.pixels import preview_size
 
 log = get_logger(__name__)
 
@@ -54,12 +58,25 @@ def explain_page(
 ) -> Explanation:
     """Save one review page's image and its CAM's cell votes (every class: the review page shows the
     predicted class and the runner-up)."""
-    image_path, cam_path = review_files(review_dir, sha256, page_number, model)
+    image_path, _ = review_files(review_dir, sha256, page_number, model)
     save_image(page_image, image_path)
+    return explain_later(page_image.size, page_number, scores, model, review_dir, sha256)
+
+
+def explain_later(
+    image_size: tuple[int, int],
+    page_number: int,
+    scores: PageScores,
+    model: LoadedModel,
+    review_dir: Path,
+    sha256: str,
+) -> Explanation:
+    """Save one review page's CAM votes, for its image of ``image_size`` saved now or made later."""
+    image_path, cam_path = review_files(review_dir, sha256, page_number, model)
     if scores.cam is None:
         return Explanation(image_path, None)
     names = list(model.manifest.class_names)
-    save_cam_cells(scores.cam, names, page_image.size, model.manifest.input, cam_path)
+    save_cam_cells(scores.cam, names, image_size, model.manifest.input, cam_path)
     return Explanation(image_path, cam_path)
 
 
@@ -77,15 +94,22 @@ def explain_file(
     max_side: int,
     limits: DecodeLimits | None = None,
     ready: dict[int, Callable[[], Image.Image]] | None = None,
+    later: dict[int, tuple[int, int]] | None = None,
 ) -> dict[int, Explanation]:
     """Images for the review pages of one file ({page number: scores}); {page number: files}.
     ``ready`` makes previews of longest side ``max_side`` from what the first decode kept; the other pages
-    are decoded again. One preview is held at a time."""
+    are left to the review server when ``later`` gives their sizes ({page number: (width, height)}),
+    else decoded again. One preview is held at a time."""
     explained: dict[int, Explanation] = {}
     for number, make in (ready or {}).items():
         if number in pages:
             explained[number] = explain_page(make(), number, pages[number], model, review_dir, sha256)
     missing = set(pages) - set(explained)
+    if later is not None:
+        for number in missing & set(later):
+            size = preview_size(max_side, *later[number])  # the image the review server will make
+            explained[number] = explain_later(size, number, pages[number], model, review_dir, sha256)
+        missing -= set(later)
     if missing and path is not None:
         try:
             for number, image in preview_pages(path, missing, max_side, limits=limits):

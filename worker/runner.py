@@ -113,6 +113,7 @@ def _assemble(
             ctx.settings.review_max_side,
             ctx.settings.decode_limits(),
             ready,
+            later={p.number: (p.width, p.height) for p in decoded_file.pages if p.number in review},
         )
         records.append(FileRecord(job_file, decoded_file, file_scores, own, plan, explained))
     return records

@@ -16,14 +16,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from docsort.bench.common import BenchError, page_files, ratio
 from docsort.bench.docs import Section, num, plain
 from docsort.bench.machine import Machine
 from ingest.celery_door import admit
 from ingest.settings import ingest_settings_from
+from review.originals import review_image
+from review.settings import review_settings
 from schema import db
 from schema.manifest import load_manifest
 from schema.messages import ClassifyJob, DocumentRef
+from schema.tables import Document, Page
 from worker.context import WorkerContext
 from worker.registry import ModelCache
 from worker.runner import run_job
@@ -44,6 +49,11 @@ def _per_job(result: dict[str, Any]) -> str:
     return "n/a" if auto is None else f"{auto:.1f} / {review:.1f} (jobs of {result.get('per_job')})"
 
 
+def _later(result: dict[str, Any]) -> str:
+    pages = result.get("review_images_later")
+    return "n/a" if pages is None else f"{pages}, {result.get('review_image_later_cpu_ms', 0.0):.1f}"
+
+
 def _cpu(result: dict[str, Any]) -> str:
     auto, review = result.get("auto_cpu_ms_per_page"), result.get("review_cpu_ms_per_page")
     if auto is None or review is None:
@@ -58,9 +68,11 @@ SECTION = Section(
 The same pages go through the worker's job runner (`run_job`: decode, one ONNX batch per job, decide,
 record, route) twice per round, in this process with no broker: once with the confidence threshold at 0
 (every page routed automatically: the file is copied into its class folder) and once at 1 (every page
-to review: its image made from the pixels its first decode kept, for a page decoded whole (PNG, TIFF), or
-from a second decode at review size, for a page decoded small for the model (JPEG, PDF), written as a
-JPEG, and its CAM's cell votes as a small JSON file).
+to review: its image made from the pixels its first decode kept, for a page decoded whole (PNG, TIFF),
+written as a JPEG, and its CAM's cell votes as a small JSON file; a page decoded small for the model
+(JPEG, PDF) gets its votes only, its image is left to the review server, which makes it from the received
+file on first view or ahead of the operators). The last column is that cost, measured after the clock:
+each such image made as the review server makes it (`review.originals.review_image`), CPU ms a page.
 Each run starts from a fresh copy of a migrated SQLite database; rounds alternate the two; medians.
 The difference per page is what a page sent to review costs beyond an automatically routed one; the
 CPU time of this process per page (all its threads, ONNX Runtime's included) moves less with the load of
@@ -79,6 +91,7 @@ engine.
         ("SQL statements / commits per page, auto", _sql("auto")),
         ("… review", _sql("review")),
         ("commits per job, auto / review", _per_job),
+        ("review images made by the review server: pages, CPU ms each", _later),
     ],
     key=("model", "pages"),
 )
@@ -130,8 +143,26 @@ def _one_run(ctx: Any, jobs: list[ClassifyJob]) -> tuple[float, int, int, int, d
         pages, auto, review = pages + outcome.pages, auto + outcome.auto, review + outcome.review
     elapsed = time.perf_counter() - started
     counts["cpu"] = time.process_time() - cpu
+    counts.update(_made_later(ctx))
     engine.dispose()
     return elapsed, pages, auto, review, counts
+
+
+def _made_later(ctx: Any) -> dict[str, float]:
+    """The review images the worker left to the review server, made as it makes them (after the clock):
+    {"later": how many, "later_cpu": CPU seconds in all}."""
+    settings = review_settings(ctx.settings)
+    with ctx.sessions() as session:
+        rows = session.execute(
+            select(Page.image_path, Document.stored_path, Page.page_number, Document.filename)
+            .join(Document, Document.id == Page.document_id)
+            .where(Page.image_path.is_not(None))
+        ).all()
+    later = [row for row in rows if not Path(row[0]).exists()]
+    cpu = time.process_time()
+    for image_path, stored_path, number, filename in later:
+        review_image(settings, image_path, stored_path, number, filename or "")
+    return {"later": len(later), "later_cpu": time.process_time() - cpu}
 
 
 def run(
@@ -153,6 +184,8 @@ def run(
         ClassifyJob(documents=refs[i : i + per_job], on_done="keep") for i in range(0, len(refs), per_job)
     ]
     times: dict[str, list[float]] = {"auto": [], "review": []}
+    later: list[float] = []  # CPU ms a review image made by the review server (each review round)
+    later_pages = 0
     cpu: dict[str, list[float]] = {"auto": [], "review": []}
     sql: dict[str, dict[str, float]] = {}
     n_pages = 0
@@ -167,6 +200,10 @@ def run(
                 ctx = _context(model_dir, work / f"{variant}-{r}", template, confidence, models, threads)
                 elapsed, n_pages, auto, review, counts = _one_run(ctx, jobs)
                 cpu[variant].append(counts.pop("cpu"))
+                later_n, later_cpu = counts.pop("later"), counts.pop("later_cpu")
+                if variant == "review" and later_n:
+                    later.append(1000.0 * later_cpu / later_n)
+                    later_pages = int(later_n)
                 sql[variant] = {k: v / max(n_pages, 1) for k, v in counts.items()}
                 sql[variant]["per_job"] = counts["commits"] / max(len(jobs), 1)
                 if (auto, review) != ((n_pages, 0) if variant == "auto" else (0, n_pages)):
@@ -195,6 +232,8 @@ def run(
         "review_commits_per_page": sql["review"]["commits"],
         "auto_commits_per_job": sql["auto"]["per_job"],
         "review_commits_per_job": sql["review"]["per_job"],
+        "review_images_later": later_pages,
+        "review_image_later_cpu_ms": statistics.median(later) if later else 0.0,
     }
 
 
@@ -213,4 +252,6 @@ def summary(result: dict[str, Any]) -> list[str]:
         f"{result['review_sql_statements_per_page']:.1f} statements, "
         f"{result['review_commits_per_page']:.1f} commits; commits per job of {result['per_job']}: auto "
         f"{result['auto_commits_per_job']:.1f}, review {result['review_commits_per_job']:.1f}",
+        f"  review images left to the review server: {result['review_images_later']} of "
+        f"{result['pages']} pages, {result['review_image_later_cpu_ms']:.1f} ms of CPU each to make there",
     ]

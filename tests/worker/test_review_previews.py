@@ -13,6 +13,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from docsort.synth_a4_files import A4Options, generate_a4
+from review.originals import review_image
+from review.settings import review_settings
 from schema.manifest import InputSpec
 from schema.messages import ClassifyJob, DocumentRef
 from schema.tables import Page
@@ -147,7 +149,8 @@ def test_review_images_of_a_job_are_those_of_a_second_decode_within_and_past_the
     worker_settings: WorkerSettings, tmp_path: Path
 ) -> None:
     """Sent to review, an A4 page kept within the job's budget (3 MB: one grey A4 page, 2.2 MB) and one
-    past it (decoded again) get the review images a second decode gives."""
+    past it get the review images a second decode gives: the first from its kept pixels, by the worker;
+    the second by the review server from the received file (the worker records where, decodes nothing)."""
     settings = worker_settings.model_copy(update={"confidence": 1.0, "review_keep_mb": 3})
     ctx = make_context(settings)
     path = tmp_path / "a4.tif"
@@ -159,6 +162,9 @@ def test_review_images_of_a_job_are_those_of_a_second_decode_within_and_past_the
     with ctx.sessions() as session:
         stored = {p.page_number: p.image_path for p in session.scalars(select(Page))}
     ctx.sessions.kw["bind"].dispose()
+    assert Path(stored[1] or "").is_file() and not Path(stored[2] or "").exists()
+    made = review_image(review_settings(settings), stored[2], str(path), 2, path.name)
+    assert made == Path(stored[2] or "")
     for number in (1, 2):
         saved = tmp_path / f"expected-{number}.jpg"
         save_image(Image.fromarray(expected[number]), saved)
