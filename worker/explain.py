@@ -49,34 +49,24 @@ def review_files(review_dir: Path, sha256: str, page_number: int, model: LoadedM
 
 
 def explain_page(
-    page_image: Image.Image,
+    page: Image.Image | tuple[int, int],
     page_number: int,
     scores: PageScores,
     model: LoadedModel,
     review_dir: Path,
     sha256: str,
 ) -> Explanation:
-    """Save one review page's image and its CAM's cell votes (every class: the review page shows the
-    predicted class and the runner-up)."""
-    image_path, _ = review_files(review_dir, sha256, page_number, model)
-    save_image(page_image, image_path)
-    return explain_later(page_image.size, page_number, scores, model, review_dir, sha256)
-
-
-def explain_later(
-    image_size: tuple[int, int],
-    page_number: int,
-    scores: PageScores,
-    model: LoadedModel,
-    review_dir: Path,
-    sha256: str,
-) -> Explanation:
-    """Save one review page's CAM votes, for its image of ``image_size`` saved now or made later."""
+    """Save one review page's image (``page``; or only its size, when the review server makes it
+    later) and its CAM's cell votes (every class: the review page shows the predicted class and the
+    runner-up)."""
     image_path, cam_path = review_files(review_dir, sha256, page_number, model)
+    if isinstance(page, Image.Image):
+        save_image(page, image_path)
     if scores.cam is None:
         return Explanation(image_path, None)
     names = list(model.manifest.class_names)
-    save_cam_cells(scores.cam, names, image_size, model.manifest.input, cam_path)
+    size = page.size if isinstance(page, Image.Image) else page
+    save_cam_cells(scores.cam, names, size, model.manifest.input, cam_path)
     return Explanation(image_path, cam_path)
 
 
@@ -108,7 +98,7 @@ def explain_file(
     if later is not None:
         for number in missing & set(later):
             size = preview_size(max_side, *later[number])  # the image the review server will make
-            explained[number] = explain_later(size, number, pages[number], model, review_dir, sha256)
+            explained[number] = explain_page(size, number, pages[number], model, review_dir, sha256)
         missing -= set(later)
     if missing and path is not None:
         try:
