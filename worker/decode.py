@@ -21,7 +21,7 @@ from worker import metrics
 from worker.context import JobFile
 from worker.imaging import PreparedPage, PreviewKeep, UnreadableImage, media_type_of, prepare_pages
 from worker.limits import DecodeLimits
-from worker.pixels import preview_size
+from worker.pixels import TIME_UP, preview_size
 from worker.poison import MAX_DECODE_CRASHES, DecodeGuard, dead_letter_reason
 
 log = get_logger(__name__)
@@ -145,7 +145,7 @@ def _decode_one(
     except UnreadableImage as exc:
         metrics.error("unreadable")
         return exc.reason
-    except OSError:
+    except (OSError, *TIME_UP):
         raise
     except Exception as exc:  # the decoder failed in a way it does not report itself: this file only
         metrics.error("decoder")

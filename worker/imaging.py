@@ -51,6 +51,7 @@ from worker.limits import DEFAULT_LIMITS, PDF_DPI, DecodeLimits
 from worker.pdfchild import POINTS_PER_INCH, PageGeometry
 from worker.pdfrender import DirectDecode, close_renderers, pdf_pages
 from worker.pixels import (
+    TIME_UP,
     ModelInputSpec,
     PageTarget,
     ResizePolicy,
@@ -165,7 +166,7 @@ def _guarded(path: Path, pages: Iterator[T]) -> Iterator[T]:
     """Every decoder exception as an UnreadableImage naming the file; freed memory returned after it."""
     try:
         yield from pages
-    except UnreadableImage:
+    except (UnreadableImage, *TIME_UP):
         raise
     except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
         raise decode_failure(path, exc) from exc
@@ -289,6 +290,8 @@ def _prepare(
             again = None
             if not serves(raster.decoded_size, wanted):
                 again = decode_again(path, number, _at_least(target.preview_size), limits).pixels
+        except TIME_UP:
+            raise
         except Exception as exc:  # this page only: the next frames may still decode
             if not page_errors:
                 raise

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 import cv2
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from PIL import Image, UnidentifiedImageError
 
 from schema.errors import DocsortError
@@ -290,6 +291,11 @@ def resize_array(
     """Resize an HxWx3 uint8 array to ``size`` = (height, width). Letterbox keeps the aspect ratio."""
     h, w = rgb.shape[:2]
     return model_input(rgb, PageTarget(size[0], size[1], policy, pad_value), (w, h))
+
+
+# The task's time is up (Celery's soft time limit, raised wherever the decode is): never a reason about
+# the file; every decoder's catch-all lets it pass to the task, which gives the job up with that reason.
+TIME_UP = (SoftTimeLimitExceeded,)
 
 
 def decode_failure(path: Path, exc: BaseException) -> UnreadableImage:

@@ -22,7 +22,15 @@ import numpy as np
 from PIL import Image
 
 from worker.limits import DecodeLimits, bytes_per_pixel
-from worker.pixels import SWAPS_SIDES, UnreadableImage, decode_failure, eight_bit_array, oriented, serves
+from worker.pixels import (
+    SWAPS_SIDES,
+    TIME_UP,
+    UnreadableImage,
+    decode_failure,
+    eight_bit_array,
+    oriented,
+    serves,
+)
 
 MULTI_PAGE_FORMATS = {"TIFF"}  # a GIF's, WebP's or APNG's extra frames are animation, not pages
 ORIENTATION = 0x0112
@@ -85,7 +93,7 @@ def raster_frames(path: Path, limits: DecodeLimits) -> Generator[tuple[int, Imag
                 img.seek(index)
                 check_pixels(path, img, limits)
                 yield index + 1, img
-    except UnreadableImage:
+    except (UnreadableImage, *TIME_UP):
         raise
     except Exception as exc:  # decoders raise many types on hostile input; each becomes a reason
         raise decode_failure(path, exc) from exc
@@ -226,6 +234,8 @@ def jpeg_stream(
             return raster, None
         again = _stream_page(path, stream, number, lambda w, h: preview(w, h) or (w, h), limits)
         return (raster, again.pixels) if again is not None else None
+    except TIME_UP:
+        raise
     except Exception:  # any fault of the stream: PDFium renders the page instead
         return None
 
