@@ -73,10 +73,6 @@ def deliverable(output: OutputDocument) -> bool:
     return output.kind == DecisionKind.auto or output.origin == DecisionOrigin.operator
 
 
-def undelivered(session: Session, document_id: int) -> list[OutputDocument]:
-    return [o for o in in_force(session, document_id) if deliverable(o)]
-
-
 def awaits_review(output: OutputDocument) -> bool:
     """A document in force that the model sent to review and no operator has decided yet."""
     return output.kind == DecisionKind.review
