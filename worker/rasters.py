@@ -162,15 +162,10 @@ def _plain_grey_png(path: Path, img: Image.Image) -> np.ndarray | None:
     tile = getattr(img, "tile", [])  # an ImageFile's: how its pixels are stored
     if len(tile) != 1 or tile[0][3] != "L":  # 8 bits a pixel (not 2 or 4, scaled by Pillow)
         return None
-    if path.stat().st_size > img.width * img.height + img.height + 2**20:
-        return None  # more bytes than such a page's raw rows: not read whole into memory
-    data = path.read_bytes()
-    if b"eXIf" in data:  # an EXIF chunk may turn the page: Pillow reads it
+    data = _whole_file(path, img.width * img.height + img.height)  # at most the page's raw rows
+    if data is None or b"eXIf" in data:  # an EXIF chunk may turn the page: Pillow reads it
         return None
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None or pixels.dtype != np.uint8 or pixels.shape != (img.height, img.width):
-        return None
-    return pixels
+    return _opencv_decode(data, cv2.IMREAD_UNCHANGED, (img.height, img.width))
 
 
 def _plain_jpeg(path: Path, img: Image.Image, size: tuple[int, int]) -> np.ndarray | None:
@@ -187,17 +182,26 @@ def _plain_jpeg(path: Path, img: Image.Image, size: tuple[int, int]) -> np.ndarr
     if scale is None:
         return None
     held = getattr(img, "fp", None)  # the stream an ImageFile reads from
-    if isinstance(held, io.BytesIO):
-        data = held.getvalue()  # a PDF page's JPEG, handed out by the render process
-    elif path.stat().st_size > w * h * 3 + 2**20:
-        return None  # more bytes than the page's raw pixels: not read whole into memory
-    else:
-        data = path.read_bytes()
-    if not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+    # a PDF page's JPEG is handed out by the render process; a file is read if at most its raw pixels
+    data = held.getvalue() if isinstance(held, io.BytesIO) else _whole_file(path, w * h * 3)
+    if data is None or not data.rstrip(b"\0").endswith(b"\xff\xd9"):
         return None  # OpenCV would fill a truncated page in grey where Pillow refuses it
     read = JPEG_READ[img.mode][scale] | cv2.IMREAD_IGNORE_ORIENTATION
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), read)
     shape = (img.height, img.width) if img.mode == "L" else (img.height, img.width, 3)
+    return _opencv_decode(data, read, shape)
+
+
+def _whole_file(path: Path, raw_bytes: int) -> bytes | None:
+    """The file's bytes, unless it holds more than ``raw_bytes`` (its page's raw pixels) and 1 MiB:
+    such a file is left to Pillow's decoder, which reads it a block at a time."""
+    if path.stat().st_size > raw_bytes + 2**20:
+        return None
+    return path.read_bytes()
+
+
+def _opencv_decode(data: bytes, flags: int, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``data`` decoded by OpenCV with ``flags``; None unless it gives uint8 pixels of ``shape``."""
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if pixels is None or pixels.dtype != np.uint8 or pixels.shape != shape:
         return None
     return pixels
